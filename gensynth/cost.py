@@ -1,0 +1,151 @@
+"""Analytic cost of an ArchSpec: params, MACs and peak activation memory, without building.
+
+Counting conventions (they match fvcore on the built model exactly, see tests/test_cost.py):
+- params: trainable parameters (BN weight and bias included, BN running stats and the
+  fixed BlurPool filters excluded);
+- MACs: multiply-accumulates of convolutions (BlurPool filters included) and linear
+  layers, 1 multiply-add = 1; normalisation, activations, pooling and gating are free;
+- peak activation memory: the largest (input + output) float32 tensor pair of any
+  conv / BlurPool / linear layer at batch 1, in bytes: a lower bound on inference memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gensynth.blocks import (
+    BlockPlan,
+    Blur,
+    Conv,
+    GlobalPool,
+    HalfMaxPool,
+    Layer,
+    Linear,
+    Norm,
+)
+from gensynth.build import network_plan
+from gensynth.spec import ArchSpec
+
+BYTES_PER_VALUE = 4  # float32
+
+
+@dataclass(frozen=True)
+class Shape:
+    c: int
+    h: int
+    w: int
+
+    @property
+    def numel(self) -> int:
+        return self.c * self.h * self.w
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    layer: Layer
+    shape_in: Shape
+    shape_out: Shape
+    params: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class SectionCost:
+    name: str
+    shape_in: Shape
+    shape_out: Shape
+    columns: int
+    depth: int
+    params: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Totals and the per-section breakdown at one input resolution."""
+
+    resolution: int
+    params: int
+    macs: int
+    peak_activation_bytes: int
+    sections: tuple[SectionCost, ...]
+    layers: tuple[LayerCost, ...]
+
+    @property
+    def params_m(self) -> float:
+        return self.params / 1e6
+
+    @property
+    def macs_g(self) -> float:
+        return self.macs / 1e9
+
+    @property
+    def peak_activation_mb(self) -> float:
+        return self.peak_activation_bytes / 1e6
+
+
+def cost(spec: ArchSpec, resolution: int = 224) -> Cost:
+    """Count params, MACs and peak activation memory of a spec at a square input.
+
+    Example:
+        >>> from gensynth.spec import Stage
+        >>> c = cost(ArchSpec("t", num_classes=10, stages=(Stage(16, 1, 4),)), 32)
+        >>> c.params > 0 and c.macs > 0
+        True
+    """
+    shape = Shape(spec.in_channels, resolution, resolution)
+    sections, layers = [], []
+    for section in network_plan(spec):
+        start, first = shape, len(layers)
+        for block in section.blocks:
+            shape = _walk_block(block, shape, layers)
+        mine = layers[first:]
+        sections.append(SectionCost(
+            section.name, start, shape, section.columns, section.depth,
+            sum(x.params for x in mine) + sum(b.kind == "ac" for b in section.blocks),
+            sum(x.macs for x in mine)))
+    peak = max((x.shape_in.numel + x.shape_out.numel for x in layers
+                if isinstance(x.layer, (Conv, Blur, Linear))), default=0)
+    return Cost(resolution, sum(s.params for s in sections), sum(s.macs for s in sections),
+                peak * BYTES_PER_VALUE, tuple(sections), tuple(layers))
+
+
+def _walk_block(block: BlockPlan, shape: Shape, out: list[LayerCost]) -> Shape:
+    """Append the cost of every layer of a block; return the block's output shape."""
+    if block.kind == "ac":
+        query, expand = block.branches
+        inner = _walk(query, shape, out)
+        _walk(expand, Shape(inner.c, shape.h, shape.w), out)
+        return shape
+    results = [_walk(branch, shape, out) for branch in block.branches]
+    assert all(r == results[0] for r in results), f"branch shapes differ in {block.label}"
+    return results[0]
+
+
+def _walk(layers: tuple[Layer, ...], shape: Shape, out: list[LayerCost]) -> Shape:
+    for layer in layers:
+        shape_out, params, macs = _layer_cost(layer, shape)
+        out.append(LayerCost(layer, shape, shape_out, params, macs))
+        shape = shape_out
+    return shape
+
+
+def _layer_cost(layer: Layer, s: Shape) -> tuple[Shape, int, int]:
+    """Output shape, params and MACs of one layer given its input shape."""
+    match layer:
+        case Conv(c_in, c_out, k, stride, groups):
+            o = Shape(c_out, (s.h - 1) // stride + 1, (s.w - 1) // stride + 1)  # padding k//2
+            weights = c_out * (c_in // groups) * k * k
+            return o, weights, weights * o.h * o.w
+        case Blur(c, k, stride):
+            o = Shape(c, (s.h - 1) // stride + 1, (s.w - 1) // stride + 1)  # padding k-1
+            return o, 0, o.numel * k * k
+        case HalfMaxPool():
+            return Shape(s.c, (s.h + 1) // 2, (s.w + 1) // 2), 0, 0
+        case GlobalPool():
+            return Shape(s.c, 1, 1), 0, 0
+        case Linear(c_in, c_out):
+            return Shape(c_out, 1, 1), c_in * c_out + c_out, c_in * c_out
+        case Norm(c):
+            return s, 2 * c, 0
+    return s, 0, 0  # Act, MaxShift, Dropout: shape-preserving and free

@@ -1,0 +1,152 @@
+"""Reading validated values out of plain dicts (YAML/JSON) with path-aware error messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gensynth.errors import ConfigError, GensynthError, did_you_mean, located
+
+_MISSING = object()
+
+
+class Reader:
+    """Walks one mapping, tracking the key path, and rejects what it does not understand.
+
+    Args:
+        data: the mapping read from a file (must be a dict).
+        source: the file name used in messages.
+        path: the key path of ``data`` inside the file ('' for the top).
+        error: the exception class raised for bad values.
+
+    Example:
+        >>> r = Reader({"width": 32}, "spec.json")
+        >>> r.int("width", low=1)
+        32
+        >>> r.done()
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        source: str | None = None,
+        path: str = "",
+        error: type[GensynthError] = ConfigError,
+    ) -> None:
+        self.source, self.path, self.error = source, path, error
+        if not isinstance(data, dict):
+            self.fail("", f"must be a mapping, got {_show(data)}")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key_path(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path and key else (self.path or str(key))
+
+    def fail(self, key: str | int, message: str) -> None:
+        raise self.error(located(self.source, self.key_path(key), message))
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        self.used.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            self.fail(key, "is required but missing")
+        return default
+
+    def int(self, key: str, default: Any = _MISSING, low: int | None = None,
+            high: int | None = None) -> int:
+        value = self.raw(key, default)
+        if value is None and default is None:
+            return None  # type: ignore[return-value]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"must be an integer, got {_show(value)}")
+        self._bounds(key, value, low, high)
+        return value
+
+    def float(self, key: str, default: Any = _MISSING, low: float | None = None,
+              high: float | None = None, low_open: bool = False) -> float:
+        value = self.raw(key, default)
+        if value is None and default is None:
+            return None  # type: ignore[return-value]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(key, f"must be a number, got {_show(value)}")
+        if value != value:  # NaN
+            self.fail(key, f"must be a number, got {_show(value)}")
+        if low_open and low is not None and value <= low:
+            self.fail(key, f"must be > {low}, got {_show(value)}")
+        self._bounds(key, value, None if low_open else low, high)
+        return float(value)
+
+    def bool(self, key: str, default: Any = _MISSING) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, got {_show(value)}")
+        return value
+
+    def str(self, key: str, default: Any = _MISSING) -> str:
+        value = self.raw(key, default)
+        if value is None and default is None:
+            return None  # type: ignore[return-value]
+        if not isinstance(value, str) or not value:
+            self.fail(key, f"must be a non-empty string, got {_show(value)}")
+        return value
+
+    def choice(self, key: str, choices: Sequence[str], default: Any = _MISSING) -> str:
+        value = self.raw(key, default)
+        if value not in choices:
+            expected = ", ".join(choices)
+            self.fail(key, f"must be one of: {expected}, got {_show(value)}"
+                           f"{did_you_mean(value, choices)}")
+        return value
+
+    def child(self, key: str, default: Any = _MISSING) -> Reader:
+        value = self.raw(key, default)
+        return Reader(value, self.source, self.key_path(key), self.error)
+
+    def list(self, key: str, default: Any = _MISSING, min_len: int = 0) -> list[Any]:
+        value = self.raw(key, default)
+        if not isinstance(value, list):
+            self.fail(key, f"must be a list, got {_show(value)}")
+        if len(value) < min_len:
+            self.fail(key, f"must have at least {min_len} item(s), got {len(value)}")
+        return value
+
+    def children(self, key: str, default: Any = _MISSING, min_len: int = 0) -> list[Reader]:
+        items = self.list(key, default, min_len)
+        path = self.key_path(key)
+        return [Reader(item, self.source, f"{path}[{i}]", self.error)
+                for i, item in enumerate(items)]
+
+    def check(self, key: str, ok: bool, message: str) -> None:
+        if not ok:
+            self.fail(key, message)
+
+    def done(self, allowed_extra: Callable[[str], bool] | None = None) -> None:
+        """Reject keys that were never read (typos, unknown options)."""
+        for key in self.data:
+            if key in self.used or (allowed_extra and allowed_extra(key)):
+                continue
+            known = sorted(self.used)
+            self.fail(key, f"unknown key; expected one of: {', '.join(known)}"
+                           f"{did_you_mean(key, known)}")
+
+    def _bounds(self, key: str, value: float, low: float | None, high: float | None) -> None:
+        if low is not None and value < low:
+            self.fail(key, f"must be >= {low}, got {_show(value)}")
+        if high is not None and value > high:
+            self.fail(key, f"must be <= {high}, got {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    """A short, unambiguous rendering of a received value for messages."""
+    if isinstance(value, str):
+        return repr(value)
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,41 @@
+"""The CLI: `show` output, JSON mode, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from gensynth.cli import main
+from tests.conftest import SEED_FILE
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_show_prints_the_seed_table_and_totals():
+    result = run("show", SEED_FILE)
+    assert result.exit_code == 0, result.output
+    assert "stage3" in result.output and "84x28x28" in result.output
+    assert "total: 3.8380 M params, 0.5168 G MACs" in result.output
+
+
+def test_show_json_for_machines():
+    result = run("show", SEED_FILE, "--format", "json", "--resolution", "32", "--classes", "10")
+    data = json.loads(result.output)
+    assert data["num_classes"] == 10 and data["resolution"] == 32
+    assert data["totals"]["params"] == sum(s["params"] for s in data["sections"])
+
+
+def test_bad_spec_gives_one_line_error_and_status_1(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - {width: 90, depth: 1, columns: 4}\n")
+    result = run("show", bad)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {bad}: stages[0].width: must be divisible by columns=4, got 90"]
+
+
+def test_missing_file_is_a_usage_error():
+    assert run("show", "nope.yaml").exit_code == 2
