@@ -254,11 +254,14 @@ def make_branch(layers: Sequence[Layer]) -> nn.Sequential:
 
 
 class Residual(nn.Module):
-    """silu(x + f(x)): the stage's repeated block."""
+    """silu(x + f(x)): the stage's repeated block. The body's last BN starts at zero, so a
+    fresh block is the identity (trains deep stages quickly on short proxy runs)."""
 
-    def __init__(self, body: nn.Module) -> None:
+    def __init__(self, body: nn.Sequential) -> None:
         super().__init__()
         self.body = body
+        norms = [m for m in body if isinstance(m, nn.BatchNorm2d)]
+        nn.init.zeros_(norms[-1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.silu(x + self.body(x))
@@ -279,8 +282,10 @@ class DCAC(nn.Module):
     """Double-condensing attention condenser: ``silu(gate(A(V)) * B(V))``.
 
     A (attention) condenses then embeds V; B (features) condenses V a second time and
-    projects it with a 1x1 conv. The gate is a softmax over channels or a sigmoid. The
-    output stays condensed: no upsampling back to V's resolution.
+    projects it with a 1x1 conv. The output stays condensed: no upsampling back to V's
+    resolution. The gate is a softmax over channels or a sigmoid, each normalised to an
+    average of 1 (softmax x C, sigmoid x 2): a fixed factor, not a learned scale, without
+    which a stack of DC-ACs shrinks the signal by ~C per block and does not train.
     """
 
     def __init__(self, attention: nn.Module, feature: nn.Module, gate: str = "softmax") -> None:
@@ -289,7 +294,10 @@ class DCAC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.attention(x)
-        a = torch.softmax(a, dim=1) if self.gate == "softmax" else torch.sigmoid(a)
+        if self.gate == "softmax":
+            a = torch.softmax(a, dim=1) * a.shape[1]
+        else:
+            a = 2.0 * torch.sigmoid(a)
         return F.silu(a * self.feature(x))
 
 

@@ -79,6 +79,92 @@ def show(spec_file: Path, resolution: int, classes: int | None, fmt: str) -> Non
                f"{c.peak_activation_mb:.3f} MB (float32, batch 1)")
 
 
+def constraints_option(f: Any) -> Any:
+    return click.option("--constraints", "constraints_file", required=True,
+                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        help="Constraints file (deployment profile), e.g. constraints/edge.yaml.")(f)
+
+
+def data_option(f: Any) -> Any:
+    return click.option("--data", default=None, metavar="DATASET[:PATH]",
+                        help="Override the proxy dataset: digits, folder:DIR, npz:FILE, "
+                             "cifar10:DIR, cifar100:DIR.")(f)
+
+
+def load_profile(constraints_file: Path, data: str | None):
+    """Load a constraints file and apply a --data override (validated like the file)."""
+    import dataclasses
+
+    from gensynth.constraints import DATASETS, load_constraints
+    from gensynth.errors import ConfigError, did_you_mean
+
+    c = load_constraints(constraints_file)
+    if data:
+        name, _, path = data.partition(":")
+        if name not in DATASETS:
+            raise ConfigError(f"--data: unknown dataset {name!r}; expected one of: "
+                              f"{', '.join(DATASETS)}{did_you_mean(name, DATASETS)}")
+        if name != "digits" and not path:
+            raise ConfigError(f"--data: dataset {name!r} needs a path, e.g. {name}:/data/x")
+        proxy = dataclasses.replace(c.proxy, dataset=name, path=path or None)
+        c = dataclasses.replace(c, proxy=proxy)
+    return c
+
+
+@main.command()
+@spec_argument
+@constraints_option
+@data_option
+@click.option("--no-train", is_flag=True,
+              help="Skip proxy training (the accuracy rules are then not evaluated).")
+@format_option
+def check(spec_file: Path, constraints_file: Path, data: str | None, no_train: bool,
+          fmt: str) -> None:
+    """Assess one architecture: which rules hold, by how much others fail, costs, latency.
+
+    Exit status 0 when every evaluated rule holds, 1 when not (or on bad input).
+    """
+    from gensynth.data import load_dataset
+    from gensynth.inquisitor import METRIC_UNITS, Inquisitor
+    from gensynth.rules import RULES, describe, enabled
+    from gensynth.spec import load_spec
+
+    c = load_profile(constraints_file, data)
+    spec = load_spec(spec_file)
+    dataset = None
+    if not no_train:
+        click.echo(f"training on the proxy task ({c.proxy.dataset}, {c.proxy.epochs} epochs)...",
+                   err=True)
+        dataset = load_dataset(c.proxy, c.deployment.channels)
+    a = Inquisitor(c, dataset).assess(spec)
+    if fmt == "json":
+        _echo_json({"constraints": str(constraints_file), **a.to_dict()})
+    else:
+        click.echo(f"{spec.name} (hash {spec.hash}) against {constraints_file} ({c.name})")
+        rows = [{"rule": r, "verdict": _verdict(a.violations.get(r)),
+                 "violation": "" if r not in a.violations else f"{a.violations[r]:+.3f}",
+                 "rule holds when": describe(r, c.rules, c.budgets)}
+                for r in RULES if enabled(r, c.rules, c.budgets)]
+        click.echo(table(rows))
+        click.echo("")
+        click.echo(table([{"metric": k, "value": f"{v:.4g}", "unit": METRIC_UNITS.get(k, "")}
+                          for k, v in a.metrics.items()]))
+        lat = c.latency
+        click.echo(f"\nlatency: {lat.backend}, {lat.threads} thread(s), batch "
+                   f"{c.deployment.batch}, {c.deployment.resolution}x{c.deployment.resolution}, "
+                   f"median of {lat.runs} runs after {lat.warmup} warm-up")
+        verdict = a.status.upper() + (f" - {a.reason}" if a.reason else "")
+        if a.skipped:
+            verdict += f" (not evaluated: {', '.join(a.skipped)})"
+        click.echo(f"verdict: {verdict}")
+    if not a.feasible:
+        sys.exit(1)
+
+
+def _verdict(v: float | None) -> str:
+    return "not evaluated" if v is None else ("holds" if v <= 0 else "VIOLATED")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """Plain left-aligned text table."""
     if not rows:

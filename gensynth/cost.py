@@ -110,6 +110,15 @@ def cost(spec: ArchSpec, resolution: int = 224) -> Cost:
                 peak * BYTES_PER_VALUE, tuple(sections), tuple(layers))
 
 
+def plan_cost(blocks: tuple[BlockPlan, ...] | list[BlockPlan], shape: Shape
+              ) -> tuple[Shape, list[LayerCost]]:
+    """Output shape and per-layer costs of a sequence of block plans from an input shape."""
+    layers: list[LayerCost] = []
+    for block in blocks:
+        shape = _walk_block(block, shape, layers)
+    return shape, layers
+
+
 def _walk_block(block: BlockPlan, shape: Shape, out: list[LayerCost]) -> Shape:
     """Append the cost of every layer of a block; return the block's output shape."""
     if block.kind == "ac":

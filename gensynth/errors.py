@@ -33,7 +33,9 @@ class ExportError(GensynthError):
 
 def did_you_mean(value: Any, choices: Iterable[str]) -> str:
     """Return ` (did you mean 'x'?)` when a choice is close to ``value``, else ''."""
-    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
+    text, choices = str(value), list(choices)
+    close = difflib.get_close_matches(text, choices, n=1, cutoff=0.6)
+    close = close or [c for c in choices if len(text) >= 3 and c.startswith(text)][:1]
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

@@ -1,0 +1,175 @@
+"""The inquisitor I: assesses one spec, cheapest stage first, and never trains the infeasible."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from gensynth.build import build_model
+from gensynth.constraints import Constraints
+from gensynth.cost import cost
+from gensynth.data import ProxyData
+from gensynth.latency import measure_latency
+from gensynth.rules import (
+    aads_fraction,
+    accuracy_violations,
+    budget_violations,
+    strided_pointwise_count,
+    structure_violations,
+)
+from gensynth.spec import ArchSpec
+from gensynth.train import Report, train
+from gensynth.utility import utility_netscore
+
+STAGES = ("structure", "cost", "budgets", "program", "latency", "accuracy")
+STATUSES = ("feasible", "infeasible", "failed", "pruned")
+METRIC_UNITS = {
+    "params_m": "M params", "macs_g": "G MACs (multiply-adds, conv + linear)",
+    "peak_activation_mb": "MB (float32, batch 1)", "aads_fraction": "share of downsamplings",
+    "strided_pointwise": "count", "latency_ms": "ms (median)", "latency_iqr_ms": "ms (IQR)",
+    "accuracy": "% top-1 on the proxy task", "shift_consistency": "% shift-stable predictions",
+    "train_seconds": "s", "netscore": "NetScore (dB)",
+}
+
+
+@dataclass
+class Assessment:
+    """Everything the inquisitor learned about one spec."""
+
+    spec: ArchSpec
+    status: str = "running"  # feasible | infeasible | failed | pruned
+    stage: str = STAGES[0]  # the last stage entered
+    reason: str = ""  # why it stopped early ('' when it went through)
+    violations: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    history: list[float] = field(default_factory=list)  # proxy top-1 % per epoch
+    skipped: list[str] = field(default_factory=list)  # stages not run (e.g. accuracy)
+    state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def feasible(self) -> bool:
+        return self.status == "feasible"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.spec.name, "hash": self.spec.hash, "status": self.status,
+                "stage": self.stage, "reason": self.reason, "violations": self.violations,
+                "metrics": self.metrics, "units": {k: METRIC_UNITS.get(k, "") for k in
+                                                    self.metrics},
+                "timings_s": self.timings, "history": self.history, "skipped": self.skipped,
+                "spec": self.spec.to_dict()}
+
+
+class Inquisitor:
+    """Assess specs against one constraints file.
+
+    Args:
+        constraints: the deployment profile.
+        data: the proxy dataset; None skips the accuracy stage (and the accuracy rules).
+        keep_weights: keep the proxy-trained state dict in the assessment (for export).
+
+    Example:
+        >>> from gensynth.constraints import load_constraints  # doctest: +SKIP
+        >>> Inquisitor(load_constraints("constraints/edge.yaml")).assess(spec).status  # doctest: +SKIP
+        'feasible'
+    """
+
+    def __init__(self, constraints: Constraints, data: ProxyData | None = None,
+                 keep_weights: bool = False) -> None:
+        self.c, self.data, self.keep_weights = constraints, data, keep_weights
+
+    def deployed(self, spec: ArchSpec) -> ArchSpec:
+        d = self.c.deployment
+        return spec.replace(in_channels=d.channels, num_classes=d.classes)
+
+    def assess(self, spec: ArchSpec, report: Report | None = None) -> Assessment:
+        """Run the stages in order; stop at the first violated rule or failure."""
+        a, ctx = Assessment(self.deployed(spec)), {"report": report}
+        steps: list[Callable[[Assessment, dict], None]] = [
+            self._structure, self._cost, self._budgets, self._program, self._latency,
+            self._accuracy]
+        for name, step in zip(STAGES, steps, strict=True):
+            a.stage, start = name, time.perf_counter()
+            try:
+                step(a, ctx)
+            except Exception as exc:  # a broken candidate is a result, not a crash
+                a.status, a.reason = "failed", f"{name}: {type(exc).__name__}: {exc}"
+            a.timings[name] = round(time.perf_counter() - start, 6)
+            if a.status != "running":
+                return a
+        a.status = "feasible"
+        return a
+
+    # --- stages, cheapest first -----------------------------------------------------
+    def _structure(self, a: Assessment, ctx: dict) -> None:
+        a.metrics["aads_fraction"] = aads_fraction(a.spec)
+        a.metrics["strided_pointwise"] = strided_pointwise_count(a.spec)
+        self._decide(a, structure_violations(a.spec, self.c.rules))
+
+    def _cost(self, a: Assessment, ctx: dict) -> None:
+        c = cost(a.spec, self.c.deployment.resolution)
+        a.metrics.update(params_m=c.params_m, macs_g=c.macs_g,
+                         peak_activation_mb=c.peak_activation_mb)
+
+    def _budgets(self, a: Assessment, ctx: dict) -> None:
+        self._decide(a, budget_violations(a.metrics, self.c.budgets))
+
+    def _program(self, a: Assessment, ctx: dict) -> None:
+        """Build; forward at deployment and proxy size; backward gives finite gradients."""
+        d, p = self.c.deployment, self.c.proxy
+        model = build_model(a.spec).eval()
+        with torch.no_grad():
+            out = model(torch.randn(1, d.channels, d.resolution, d.resolution))
+        _require(torch.isfinite(out).all(), "non-finite output at deployment resolution")
+        ctx["deployed"] = model
+        proxy = build_model(self._proxy_spec(a.spec)).train()
+        proxy(torch.randn(2, d.channels, p.resolution, p.resolution)).square().mean().backward()
+        for name, param in proxy.named_parameters():
+            _require(param.grad is not None, f"parameter {name} gets no gradient")
+            _require(torch.isfinite(param.grad).all(), f"non-finite gradient in {name}")
+
+    def _latency(self, a: Assessment, ctx: dict) -> None:
+        d, lat = self.c.deployment, self.c.latency
+        m = measure_latency(ctx.pop("deployed"), (d.batch, d.channels, d.resolution,
+                                                  d.resolution), lat.backend, lat.threads,
+                            lat.warmup, lat.runs)
+        a.metrics.update(latency_ms=m.median_ms, latency_iqr_ms=m.iqr_ms)
+        self._decide(a, budget_violations(a.metrics, self.c.budgets))
+
+    def _accuracy(self, a: Assessment, ctx: dict) -> None:
+        if self.data is None:
+            a.skipped.append("accuracy")
+            return
+        torch.manual_seed(self.c.proxy.seed)
+        model = build_model(self._proxy_spec(a.spec))
+        result = train(model, self.data, self.c.proxy, ctx["report"], self.keep_weights)
+        a.history, a.state_dict = result.history, result.state_dict
+        a.metrics.update(accuracy=result.accuracy, train_seconds=result.seconds)
+        if result.shift_consistency is not None:
+            a.metrics["shift_consistency"] = result.shift_consistency
+        if result.accuracy > 0:  # the utility is known as soon as accuracy is
+            a.metrics["netscore"] = utility_netscore(a.metrics, self.c.utility)
+        if result.pruned:
+            a.status, a.reason = "pruned", f"accuracy: pruned after epoch {len(a.history)}"
+            return
+        self._decide(a, accuracy_violations(a.metrics, self.c.rules))
+
+    # --- helpers --------------------------------------------------------------------
+    def _proxy_spec(self, spec: ArchSpec) -> ArchSpec:
+        classes = self.data.classes if self.data is not None else self.c.deployment.classes
+        return spec.replace(num_classes=classes)
+
+    def _decide(self, a: Assessment, violations: dict[str, float]) -> None:
+        a.violations.update(violations)
+        broken = [f"{k} (v={v:.3g})" for k, v in violations.items() if v > 0]
+        if broken:
+            a.status, a.reason = "infeasible", f"{a.stage}: violated {', '.join(broken)}"
+
+
+def _require(ok: Any, message: str) -> None:
+    if not bool(ok):
+        raise RuntimeError(message)

@@ -1,0 +1,145 @@
+"""Proxy training: a short deterministic loop that reports validation top-1 after each epoch."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gensynth.constraints import Proxy
+from gensynth.data import ProxyData
+
+# report(epoch, top1 %) -> True to stop now (a pruner judged the trial hopeless)
+Report = Callable[[int, float], bool]
+
+
+@dataclass
+class TrainResult:
+    accuracy: float  # validation top-1 in % after the last epoch run
+    history: list[float]  # validation top-1 (%) after each epoch
+    seconds: float
+    images_per_s: float  # training throughput
+    pruned: bool = False
+    shift_consistency: float | None = None  # % of validation images whose prediction is shift-stable
+    state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+
+def train(model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None = None,
+          keep_weights: bool = False) -> TrainResult:
+    """Train ``model`` on the proxy task; deterministic for a given ``proxy.seed`` and threads.
+
+    Example:
+        >>> from gensynth.data import load_dataset  # doctest: +SKIP
+        >>> train(build_model(spec), load_dataset(Proxy()), Proxy()).accuracy  # doctest: +SKIP
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(proxy.threads)
+    try:
+        return _train(model, data, proxy, report, keep_weights)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None,
+           keep_weights: bool) -> TrainResult:
+    gen = torch.Generator().manual_seed(proxy.seed)
+    optimizer = _optimizer(model, proxy)
+    steps_per_epoch = math.ceil(len(data.train_y) / proxy.batch_size)
+    schedule = _schedule(optimizer, proxy, steps_per_epoch * proxy.epochs)
+    history, pruned, images, busy = [], False, 0, 0.0
+    start = time.perf_counter()
+    for epoch in range(proxy.epochs):
+        model.train()
+        tick = time.perf_counter()
+        for x, y in _batches(data, proxy, gen):
+            loss = F.cross_entropy(model(x), y, label_smoothing=proxy.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            images += len(y)
+        busy += time.perf_counter() - tick
+        history.append(evaluate(model, data.val_x, data.val_y))
+        if report is not None and report(epoch, history[-1]):
+            pruned = True
+            break
+    consistency = (shift_consistency(model, data.val_x, proxy.seed)
+                   if proxy.shift_consistency and not pruned else None)
+    weights = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+               if keep_weights else None)
+    return TrainResult(history[-1], history, time.perf_counter() - start, images / busy, pruned,
+                       consistency, weights)
+
+
+def _optimizer(model: nn.Module, proxy: Proxy) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    other = [p for p in model.parameters() if p.ndim <= 1]  # BN and biases: no weight decay
+    groups = [{"params": decay, "weight_decay": proxy.weight_decay},
+              {"params": other, "weight_decay": 0.0}]
+    if proxy.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=proxy.lr, momentum=proxy.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=proxy.lr)
+
+
+def _schedule(optimizer: torch.optim.Optimizer, proxy: Proxy, total: int):
+    if proxy.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+
+
+def _batches(data: ProxyData, proxy: Proxy, gen: torch.Generator):
+    order = torch.randperm(len(data.train_y), generator=gen)
+    for i in range(0, len(order), proxy.batch_size):
+        idx = order[i: i + proxy.batch_size]
+        if len(idx) < 2:  # BatchNorm needs two samples
+            continue
+        yield augment(data.train_x[idx], proxy.augment_shift, proxy.augment_flip, gen), \
+            data.train_y[idx]
+
+
+def augment(x: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
+    """Random translation by up to ``shift`` pixels (zero fill) and optional horizontal flip."""
+    if shift > 0:
+        x = shifted(x, torch.randint(-shift, shift + 1, (len(x), 2), generator=gen))
+    if flip:
+        mask = torch.rand(len(x), generator=gen) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
+    return x
+
+
+def shifted(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Translate each image by its own (dy, dx), filling with zeros (the normalised mean)."""
+    s = int(offsets.abs().max()) if len(offsets) else 0
+    if s == 0:
+        return x
+    padded = F.pad(x, (s, s, s, s))
+    h, w = x.shape[-2:]
+    return torch.stack([padded[i, :, s + dy: s + dy + h, s + dx: s + dx + w]
+                        for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i: i + batch]).argmax(1) for i in range(0, len(x), batch)])
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy in %."""
+    return 100.0 * (predict(model, x) == y).float().mean().item()
+
+
+def shift_consistency(model: nn.Module, x: torch.Tensor, seed: int = 0) -> float:
+    """Zhang (2019) consistency: % of images whose predicted class is the same under two
+    independent random shifts of up to 1/8 of the image side."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    s = max(1, x.shape[-1] // 8)
+    a = predict(model, shifted(x, torch.randint(-s, s + 1, (len(x), 2), generator=gen)))
+    b = predict(model, shifted(x, torch.randint(-s, s + 1, (len(x), 2), generator=gen)))
+    return 100.0 * (a == b).float().mean().item()

@@ -1,0 +1,76 @@
+"""The inquisitor: cheapest stage first, early stops by the right rule, failures recorded."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gensynth.constraints import Budgets, Constraints, Deployment, LatencyConfig, Proxy, Rules
+from gensynth.data import load_dataset
+from gensynth.inquisitor import Inquisitor
+from tests.conftest import tiny_spec
+
+FAST = Constraints("fast", deployment=Deployment(resolution=32, classes=10),
+                   latency=LatencyConfig(warmup=1, runs=3),
+                   proxy=Proxy(resolution=16, epochs=2, max_images=300))
+
+
+def test_feasible_without_training_skips_accuracy():
+    a = Inquisitor(FAST).assess(tiny_spec())
+    assert a.status == "feasible" and a.skipped == ["accuracy"]
+    assert list(a.timings) == ["structure", "cost", "budgets", "program", "latency", "accuracy"]
+    assert {"params_m", "macs_g", "peak_activation_mb", "latency_ms"} <= set(a.metrics)
+    assert a.spec.num_classes == 10  # costs are taken at the deployment's classes
+
+
+def test_structure_stop_never_builds_or_trains():
+    a = Inquisitor(FAST).assess(tiny_spec(downsample="strided_pointwise"))
+    assert (a.status, a.stage) == ("infeasible", "structure")
+    assert "no_strided_pointwise" in a.reason and "latency_ms" not in a.metrics
+
+
+def test_budget_stop_before_program_check():
+    c = dataclasses.replace(FAST, budgets=Budgets(params_m=1e-4))
+    a = Inquisitor(c).assess(tiny_spec())
+    assert (a.status, a.stage) == ("infeasible", "budgets") and a.violations["params"] > 0
+    assert "program" not in a.timings
+
+
+def test_latency_budget_is_decided_after_measuring():
+    c = dataclasses.replace(FAST, budgets=Budgets(latency_ms=1e-6))
+    a = Inquisitor(c).assess(tiny_spec())
+    assert (a.status, a.stage) == ("infeasible", "latency")
+
+
+def test_exception_in_a_stage_becomes_a_recorded_failure(monkeypatch):
+    def broken(spec):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("gensynth.inquisitor.build_model", broken)
+    a = Inquisitor(FAST).assess(tiny_spec())
+    assert (a.status, a.stage) == ("failed", "program")
+    assert a.reason == "program: RuntimeError: boom"
+
+
+def test_accuracy_floor_decides_after_training_and_netscore_is_set():
+    data = load_dataset(FAST.proxy, 3)
+    strict = dataclasses.replace(FAST, rules=Rules(accuracy_floor=99.9))
+    a = Inquisitor(strict, data).assess(tiny_spec())
+    assert len(a.history) == 2 and a.metrics["accuracy"] == a.history[-1]
+    assert "netscore" in a.metrics
+    assert (a.status, a.stage) == ("infeasible", "accuracy")
+    assert a.violations["accuracy_floor"] > 0
+
+
+def test_pruning_callback_stops_training():
+    data = load_dataset(FAST.proxy, 3)
+    a = Inquisitor(FAST, data).assess(tiny_spec(), report=lambda epoch, acc: True)
+    assert a.status == "pruned" and len(a.history) == 1
+
+
+@pytest.mark.parametrize("entry", ["dcac", "ac", "conv"])
+def test_every_entry_kind_passes_the_program_check(entry):
+    # an `ac` entry condenses once (a DC-AC twice): 2 of 3 downsamplings anti-aliased here
+    lax = dataclasses.replace(FAST, rules=Rules(aads_min_fraction=0.6))
+    assert Inquisitor(lax).assess(tiny_spec(entry=entry)).status == "feasible"
