@@ -82,7 +82,7 @@ def show(spec_file: Path, resolution: int, classes: int | None, fmt: str) -> Non
 def constraints_option(f: Any) -> Any:
     return click.option("--constraints", "constraints_file", required=True,
                         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="Constraints file (deployment profile), e.g. constraints/edge.yaml.")(f)
+                        help="Constraints file (a deployment profile).")(f)
 
 
 def data_option(f: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Constraints files: one deployment profile (input, utility, indicator rules, budgets, proxy task)."""
+"""Constraints files: one deployment profile (input, utility, rules, budgets, proxy task)."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def _rules(r: Reader) -> Rules:
 
 def _optional(r: Reader, key: str, inner: str, default: float | None, low: float,
               high: float) -> float | None:
-    """A rule written as `key: {inner: value}`; `key: false` (or absent without default) disables it."""
+    """A rule written `key: {inner: value}`; `key: false` (or absent, no default) disables it."""
     value = r.raw(key, None)
     if value is None:
         return default
@@ -193,7 +193,8 @@ def _budgets(r: Reader) -> Budgets:
 
 
 def _latency(r: Reader) -> LatencyConfig:
-    lat = LatencyConfig(r.choice("backend", BACKENDS, "torch"), r.int("threads", 1, low=1, high=256),
+    lat = LatencyConfig(r.choice("backend", BACKENDS, "torch"),
+                        r.int("threads", 1, low=1, high=256),
                         r.int("warmup", 3, low=0, high=1000), r.int("runs", 15, low=1, high=10000))
     r.done()
     return lat

@@ -1,4 +1,4 @@
-"""Proxy-task datasets behind one interface: digits (embedded default), image folder, .npz, CIFAR."""
+"""Proxy-task datasets behind one interface: digits (the default), image folder, .npz, CIFAR."""
 
 from __future__ import annotations
 
@@ -98,7 +98,8 @@ def _folder(path: Path, resolution: int) -> tuple[np.ndarray, np.ndarray]:
         for f in sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             try:
                 with Image.open(f) as im:
-                    images.append(np.asarray(im.convert("RGB").resize((resolution, resolution)), np.float32))
+                    rgb = im.convert("RGB").resize((resolution, resolution))
+                    images.append(np.asarray(rgb, np.float32))
             except (UnidentifiedImageError, OSError) as exc:
                 raise DataError(f"{f}: cannot read image ({exc})") from None
             labels.append(label)

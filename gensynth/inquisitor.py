@@ -74,7 +74,8 @@ class Inquisitor:
 
     Example:
         >>> from gensynth.constraints import load_constraints  # doctest: +SKIP
-        >>> Inquisitor(load_constraints("constraints/edge.yaml")).assess(spec).status  # doctest: +SKIP
+        >>> c = load_constraints("constraints/edge.yaml")  # doctest: +SKIP
+        >>> Inquisitor(c).assess(spec).status  # doctest: +SKIP
         'feasible'
     """
 

@@ -1,4 +1,4 @@
-"""Latency: warm-up, then the median of N timed runs at a fixed thread count, on torch or ONNX Runtime."""
+"""Latency: warm-up, then the median of N timed runs at fixed threads (torch or ONNX Runtime)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ class TrainResult:
     seconds: float
     images_per_s: float  # training throughput
     pruned: bool = False
-    shift_consistency: float | None = None  # % of validation images whose prediction is shift-stable
+    shift_consistency: float | None = None  # % of validation predictions stable under shifts
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
 

@@ -38,5 +38,5 @@ def objective_directions(utility: Utility) -> list[str]:
 
 
 def placeholder(direction: str) -> float:
-    """Objective value for a candidate stopped before it could be scored: worse than any real one."""
+    """Objective of a candidate stopped before it could be scored: worse than any real one."""
     return -1e3 if direction == "maximize" else 1e6
