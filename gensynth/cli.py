@@ -117,9 +117,11 @@ def load_profile(constraints_file: Path, data: str | None):
 @data_option
 @click.option("--no-train", is_flag=True,
               help="Skip proxy training (the accuracy rules are then not evaluated).")
+@click.option("--keep-going", is_flag=True,
+              help="Run every stage even after a rule is violated (to see all costs).")
 @format_option
 def check(spec_file: Path, constraints_file: Path, data: str | None, no_train: bool,
-          fmt: str) -> None:
+          keep_going: bool, fmt: str) -> None:
     """Assess one architecture: which rules hold, by how much others fail, costs, latency.
 
     Exit status 0 when every evaluated rule holds, 1 when not (or on bad input).
@@ -136,7 +138,7 @@ def check(spec_file: Path, constraints_file: Path, data: str | None, no_train: b
         click.echo(f"training on the proxy task ({c.proxy.dataset}, {c.proxy.epochs} epochs)...",
                    err=True)
         dataset = load_dataset(c.proxy, c.deployment.channels)
-    a = Inquisitor(c, dataset).assess(spec)
+    a = Inquisitor(c, dataset).assess(spec, keep_going=keep_going)
     if fmt == "json":
         _echo_json({"constraints": str(constraints_file), **a.to_dict()})
     else:

@@ -87,8 +87,13 @@ class Inquisitor:
         d = self.c.deployment
         return spec.replace(in_channels=d.channels, num_classes=d.classes)
 
-    def assess(self, spec: ArchSpec, report: Report | None = None) -> Assessment:
-        """Run the stages in order; stop at the first violated rule or failure."""
+    def assess(self, spec: ArchSpec, report: Report | None = None,
+               keep_going: bool = False) -> Assessment:
+        """Run the stages in order; stop at the first violated rule or failure.
+
+        With ``keep_going`` a violated rule does not stop the later stages (for `check`);
+        failures and pruning still do. The search never keeps going.
+        """
         a, ctx = Assessment(self.deployed(spec)), {"report": report}
         steps: list[Callable[[Assessment, dict], None]] = [
             self._structure, self._cost, self._budgets, self._program, self._latency,
@@ -100,9 +105,10 @@ class Inquisitor:
             except Exception as exc:  # a broken candidate is a result, not a crash
                 a.status, a.reason = "failed", f"{name}: {type(exc).__name__}: {exc}"
             a.timings[name] = round(time.perf_counter() - start, 6)
-            if a.status != "running":
+            if a.status in ("failed", "pruned") or (a.status == "infeasible" and not keep_going):
                 return a
-        a.status = "feasible"
+        if a.status == "running":
+            a.status = "feasible"
         return a
 
     # --- stages, cheapest first -----------------------------------------------------
@@ -117,6 +123,7 @@ class Inquisitor:
                          peak_activation_mb=c.peak_activation_mb)
 
     def _budgets(self, a: Assessment, ctx: dict) -> None:
+        """Budgets known from the analytic cost (latency is decided once measured)."""
         self._decide(a, budget_violations(a.metrics, self.c.budgets))
 
     def _program(self, a: Assessment, ctx: dict) -> None:
@@ -139,7 +146,7 @@ class Inquisitor:
                                                   d.resolution), lat.backend, lat.threads,
                             lat.warmup, lat.runs)
         a.metrics.update(latency_ms=m.median_ms, latency_iqr_ms=m.iqr_ms)
-        self._decide(a, budget_violations(a.metrics, self.c.budgets))
+        self._decide(a, budget_violations({"latency_ms": m.median_ms}, self.c.budgets))
 
     def _accuracy(self, a: Assessment, ctx: dict) -> None:
         if self.data is None:
@@ -168,7 +175,8 @@ class Inquisitor:
         a.violations.update(violations)
         broken = [f"{k} (v={v:.3g})" for k, v in violations.items() if v > 0]
         if broken:
-            a.status, a.reason = "infeasible", f"{a.stage}: violated {', '.join(broken)}"
+            reason = f"{a.stage}: violated {', '.join(broken)}"
+            a.status, a.reason = "infeasible", "; ".join(filter(None, (a.reason, reason)))
 
 
 def _require(ok: Any, message: str) -> None:

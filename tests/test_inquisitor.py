@@ -74,3 +74,11 @@ def test_every_entry_kind_passes_the_program_check(entry):
     # an `ac` entry condenses once (a DC-AC twice): 2 of 3 downsamplings anti-aliased here
     lax = dataclasses.replace(FAST, rules=Rules(aads_min_fraction=0.6))
     assert Inquisitor(lax).assess(tiny_spec(entry=entry)).status == "feasible"
+
+
+def test_keep_going_runs_every_stage_and_lists_every_violation():
+    c = dataclasses.replace(FAST, budgets=Budgets(params_m=1e-4, latency_ms=1e-6))
+    a = Inquisitor(c).assess(tiny_spec(columns=1, downsample="strided_conv"), keep_going=True)
+    assert a.status == "infeasible" and "latency_ms" in a.metrics
+    assert {"aads", "params", "latency"} <= {k for k, v in a.violations.items() if v > 0}
+    assert a.reason.count("violated") == 3
