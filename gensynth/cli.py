@@ -167,6 +167,137 @@ def _verdict(v: float | None) -> str:
     return "not evaluated" if v is None else ("holds" if v <= 0 else "VIOLATED")
 
 
+@main.command()
+@constraints_option
+@click.option("--generator", "generator_file", default="generators/attendnext.yaml",
+              show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Design space the generator samples from.")
+@click.option("--trials", type=click.IntRange(1), default=30, show_default=True,
+              help="Finished trials the study should hold at the end (a resume continues).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None,
+              help="Stop starting new trials after this many seconds.")
+@click.option("--sampler", type=click.Choice(["tpe", "nsga2", "random"]), default=None,
+              help="tpe (default; nsga2 for a pareto utility) or random (baseline).")
+@click.option("--storage", default=None,
+              help="Optuna storage URL (sqlite:///x.db, postgresql://...) or journal file; "
+                   "default: studies/<study>.journal")
+@click.option("--study", "study_name", default=None, help="Study name; default: the "
+              "constraints file's name.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Local worker processes on the same study.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampler seed.")
+@data_option
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports"), show_default=True)
+@click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
+def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: float | None,
+            sampler: str | None, storage: str | None, study_name: str | None, workers: int,
+            seed: int, data: str | None, report_dir: Path, no_report: bool) -> None:
+    """Search the design space for the best feasible architecture; resumable."""
+    from gensynth import explore as ex
+    from gensynth.space import load_space
+
+    c = load_profile(constraints_file, data)
+    space = load_space(generator_file)
+    name = study_name or c.name
+    sampler = sampler or ("nsga2" if c.utility.kind == "pareto" else "tpe")
+    cfg = ex.ExploreConfig(c, space, name, storage or ex.default_storage(name), sampler,
+                           trials, timeout, workers, seed)
+    bar = _ProgressLine()
+    click.echo(f"study {name!r} in {cfg.storage}: {trials} trials, sampler {sampler}, "
+               f"{workers} worker(s); proxy task {c.proxy.dataset} at {c.proxy.resolution}px",
+               err=True)
+    interrupted = False
+    try:
+        study = ex.explore(cfg, on_progress=bar)
+    except KeyboardInterrupt:
+        interrupted = True
+        study = ex.load_study(name, cfg.storage)
+    bar.close()
+    if interrupted:
+        click.echo("interrupted: finished trials are stored; run the same command to resume",
+                   err=True)
+    _summary(study, cfg, report_dir, no_report)
+    if interrupted:
+        sys.exit(130)
+
+
+class _ProgressLine:
+    """Trials done, feasible share, best NetScore so far, ETA: one updating line on stderr."""
+
+    def __init__(self) -> None:
+        self.tty, self.last = sys.stderr.isatty(), None
+
+    def __call__(self, p: Any) -> None:
+        key = (p.done, p.feasible, p.best)
+        if key == self.last:
+            return
+        self.last = key
+        share = f"{100 * p.feasible / p.done:.0f}%" if p.done else "-"
+        best = f"{p.best:.2f}" if p.best is not None else "-"
+        eta = f"{p.eta:.0f}s" if p.eta is not None else "-"
+        width = 24
+        filled = int(width * min(p.done, p.target) / max(p.target, 1))
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.target} trials, "
+                f"feasible {p.feasible} ({share}), best {best}, {p.elapsed:.0f}s, ETA {eta}")
+        click.echo(("\r" + line) if self.tty else line, err=True, nl=not self.tty)
+
+    def close(self) -> None:
+        if self.tty and self.last is not None:
+            click.echo("", err=True)
+
+
+def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
+    from gensynth import explore as ex
+
+    best = ex.best_trial(study)
+    trials = study.get_trials(deepcopy=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        status = t.user_attrs.get("status", t.state.name.lower())
+        counts[status] = counts.get(status, 0) + 1
+    click.echo(f"study {study.study_name}: {len(trials)} trials ("
+               + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")")
+    if best is None:
+        click.echo("no feasible architecture yet: see the report for the nearest misses")
+    else:
+        m = best.user_attrs["metrics"]
+        click.echo(f"best feasible: trial {best.number}, NetScore {m.get('netscore', 0):.2f}, "
+                   f"proxy top-1 {m.get('accuracy', 0):.1f} %, {m['params_m']:.3f} M params, "
+                   f"{m['macs_g']:.4f} G MACs, {m.get('latency_ms', 0):.2f} ms "
+                   f"({cfg.constraints.latency.backend})")
+        click.echo(f"export it: gensynth export --study {study.study_name} --trial best "
+                   f"--format onnx")
+    if not no_report:
+        try:
+            from gensynth.report import write_report
+        except ImportError:  # pragma: no cover - the reporter ships with gensynth
+            return
+        path = write_report(study, report_dir / study.study_name)
+        click.echo(f"report: {path}")
+
+
+@main.command()
+@click.option("--storage", default=None, help="Storage URL or journal file; default: every "
+              "journal file in studies/.")
+@format_option
+def studies(storage: str | None, fmt: str) -> None:
+    """List the studies in a storage."""
+    from gensynth import explore as ex
+
+    stores = [storage] if storage else sorted(str(p) for p in ex.STUDIES_DIR.glob("*.journal"))
+    rows = []
+    for store in stores:
+        for s in ex.list_studies(store):
+            rows.append({"study": s.study_name, "trials": s.n_trials, "storage": store,
+                         "constraints": s.user_attrs.get("constraints_file", ""),
+                         "created": s.user_attrs.get("created", "")})
+    if fmt == "json":
+        _echo_json(rows)
+    else:
+        click.echo(table(rows) if rows else "no studies found")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """Plain left-aligned text table."""
     if not rows:

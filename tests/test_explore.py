@@ -1,0 +1,156 @@
+"""Explore: resume, kill -9, two workers, refused changes, seeded repeats, assessed once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from gensynth.constraints import load_constraints
+from gensynth.errors import StudyError
+from gensynth.explore import ExploreConfig, explore, load_study, recover_stale
+from gensynth.space import IntRange, load_space
+
+DATA = Path(__file__).parent / "data"
+
+
+def config(tmp_path, trials=4, **kw) -> ExploreConfig:
+    c = load_constraints(DATA / "tiny_constraints.yaml")
+    return ExploreConfig(c, load_space(DATA / "tiny_space.yaml"), "tiny",
+                         str(tmp_path / "tiny.journal"), trials=trials, **kw)
+
+
+def hashes(study):
+    return [t.user_attrs.get("hash") for t in study.get_trials()]
+
+
+def test_first_trial_is_the_seed_and_every_trial_is_recorded(tmp_path):
+    study = explore(config(tmp_path, trials=4))
+    trials = study.get_trials()
+    assert len(trials) == 4 and trials[0].user_attrs["seed"] is True
+    assert trials[0].user_attrs["spec"]["name"] == "tiny-t0"
+    for t in trials:
+        assert {"spec", "hash", "status", "stage", "metrics", "violations", "timings"} <= \
+            set(t.user_attrs)
+        assert set(t.constraints) >= {"columnar", "no_strided_pointwise", "aads"}
+        if t.user_attrs["status"] == "infeasible":
+            assert any(v > 0 for v in t.constraints.values())
+
+
+def test_resume_continues_to_the_requested_count(tmp_path):
+    first = hashes(explore(config(tmp_path, trials=3)))
+    study = explore(config(tmp_path, trials=5))
+    assert len(study.get_trials()) == 5 and hashes(study)[:3] == first
+    assert len(explore(config(tmp_path, trials=5)).get_trials()) == 5  # nothing left to do
+    assert [r["trials"] for r in study.user_attrs["runs"]] == [3, 2]  # no-op resumes: no log
+
+
+def test_changed_constraints_are_refused(tmp_path):
+    explore(config(tmp_path, trials=1))
+    cfg = config(tmp_path, trials=2)
+    changed = dataclasses.replace(cfg.constraints, budgets=dataclasses.replace(
+        cfg.constraints.budgets, params_m=0.3))
+    with pytest.raises(StudyError, match=r"budgets.params_m: 0.2 -> 0.3.*--study NEW_NAME"):
+        explore(dataclasses.replace(cfg, constraints=changed))
+    space = dataclasses.replace(cfg.space, stage_count=IntRange(1, 1))
+    with pytest.raises(StudyError, match="design space stage_count.high: 2 -> 1"):
+        explore(dataclasses.replace(cfg, space=space))
+
+
+def test_seeded_runs_propose_the_same_specs(tmp_path):
+    a = hashes(explore(config(tmp_path / "a", trials=6, seed=3)))
+    b = hashes(explore(config(tmp_path / "b", trials=6, seed=3)))
+    assert a == b and len(set(a)) > 1
+
+
+def test_identical_specs_are_assessed_once(tmp_path):
+    cfg = config(tmp_path, trials=3)
+    fixed = load_space(DATA / "tiny_space.yaml")
+    one = dataclasses.replace(fixed, stage_count=IntRange(1, 1),
+                              stage_widths=(IntRange(16, 16),),
+                              stage={**fixed.stage, "depth": (1,), "columns": (2,),
+                                     "block": ("basic",), "entry": ("dcac",),
+                                     "interaction": ("isolated",), "stride": (2,),
+                                     "downsample": ("blur",), "gate": ("sigmoid",)},
+                              stem={**fixed.stem, "width": (8,), "columns": (2,),
+                                    "downsample": ("avg",)})
+    study = explore(dataclasses.replace(cfg, space=one))
+    trials = study.get_trials()
+    assert len(set(hashes(study))) == 1
+    assert [t.user_attrs.get("duplicate_of") for t in trials] == [None, 0, 0]
+    assert trials[1].user_attrs["metrics"] == trials[0].user_attrs["metrics"]
+
+
+def test_two_workers_lose_and_duplicate_nothing(tmp_path):
+    study = explore(config(tmp_path, trials=8, workers=2))
+    trials = study.get_trials()
+    numbers = [t.number for t in trials]
+    assert numbers == list(range(len(trials))) and len(trials) >= 8
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
+
+
+def test_stale_running_trial_is_recovered(tmp_path):
+    study = explore(config(tmp_path, trials=1))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    trial = study.ask()
+    import socket
+
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{dead}")
+    assert recover_stale(study) == [trial.number]
+    assert study.get_trials()[trial.number].state == TrialState.FAIL
+    assert study.get_trials()[-1].state == TrialState.WAITING  # enqueued again
+
+
+def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
+    storage = tmp_path / "tiny.journal"
+    cmd = [sys.executable, "-m", "gensynth.cli", "explore", "--constraints",
+           str(DATA / "tiny_constraints.yaml"), "--generator", str(DATA / "tiny_space.yaml"),
+           "--storage", str(storage), "--trials", "40", "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finished: list = []
+    deadline = time.time() + 120
+    while time.time() < deadline and len(finished) < 3:
+        time.sleep(0.5)
+        if storage.exists():
+            try:
+                finished = [t for t in load_study("tiny", str(storage)).get_trials()
+                            if t.state.is_finished()]
+            except Exception:
+                continue
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(finished) >= 3
+    before = {t.number: t.user_attrs["hash"] for t in
+              load_study("tiny", str(storage)).get_trials() if t.state.is_finished()}
+    subprocess.run([*cmd[:-3], "--trials", str(len(before) + 2), "--no-report"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = load_study("tiny", str(storage)).get_trials()
+    assert {t.number: t.user_attrs["hash"] for t in after if t.number in before} == before
+    assert not [t for t in after if t.state == TrialState.RUNNING]
+    done = [t for t in after if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) >= len(before) + 2
+
+
+def test_unknown_study_names_the_alternatives(tmp_path):
+    explore(config(tmp_path, trials=1))
+    with pytest.raises(StudyError, match="did you mean 'tiny'"):
+        load_study("tinyy", str(tmp_path / "tiny.journal"))
+    with pytest.raises(StudyError, match="does not exist"):
+        load_study("x", str(tmp_path / "absent.journal"))
+
+
+def test_optuna_storage_urls_work(tmp_path):
+    cfg = dataclasses.replace(config(tmp_path, trials=2),
+                              storage=f"sqlite:///{tmp_path / 'x.db'}")
+    assert len(explore(cfg).get_trials()) == 2
+    assert optuna.get_all_study_names(cfg.storage) == ["tiny"]
