@@ -314,18 +314,21 @@ class AttentionCondenser(nn.Module):
         return x * torch.sigmoid(self.expand(k)) * self.scale + x
 
 
-BLOCK_KINDS: dict[str, Callable[[list[nn.Module], BlockPlan], nn.Module]] = {
-    "seq": lambda b, p: b[0],
-    "residual": lambda b, p: Residual(b[0]),
-    "sum": lambda b, p: ConvEntry(b[0], b[1]),
-    "dcac": lambda b, p: DCAC(b[0], b[1], p.gate),
-    "ac": lambda b, p: AttentionCondenser(b[0], b[1]),
-}
+BLOCK_KINDS = ("seq", "residual", "sum", "dcac", "ac")
 
 
 def make_block(plan: BlockPlan) -> nn.Module:
     """Instantiate a block plan as a module."""
-    if plan.kind not in BLOCK_KINDS:
-        raise SpecError(f"unknown block kind {plan.kind!r}; expected one of: "
-                        f"{', '.join(BLOCK_KINDS)}{did_you_mean(plan.kind, BLOCK_KINDS)}")
-    return BLOCK_KINDS[plan.kind]([make_branch(b) for b in plan.branches], plan)
+    b = [make_branch(branch) for branch in plan.branches]
+    if plan.kind == "seq":
+        return b[0]
+    if plan.kind == "residual":
+        return Residual(b[0])
+    if plan.kind == "sum":
+        return ConvEntry(b[0], b[1])
+    if plan.kind == "dcac":
+        return DCAC(b[0], b[1], plan.gate)
+    if plan.kind == "ac":
+        return AttentionCondenser(b[0], b[1])
+    raise SpecError(f"unknown block kind {plan.kind!r}; expected one of: "
+                    f"{', '.join(BLOCK_KINDS)}{did_you_mean(plan.kind, BLOCK_KINDS)}")

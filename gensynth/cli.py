@@ -172,7 +172,7 @@ def _verdict(v: float | None) -> str:
 @click.option("--generator", "generator_file", default="generators/attendnext.yaml",
               show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Design space the generator samples from.")
-@click.option("--trials", type=click.IntRange(1), default=30, show_default=True,
+@click.option("--trials", type=click.IntRange(1), default=60, show_default=True,
               help="Finished trials the study should hold at the end (a resume continues).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None,
               help="Stop starting new trials after this many seconds.")
@@ -269,12 +269,101 @@ def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
         click.echo(f"export it: gensynth export --study {study.study_name} --trial best "
                    f"--format onnx")
     if not no_report:
-        try:
-            from gensynth.report import write_report
-        except ImportError:  # pragma: no cover - the reporter ships with gensynth
-            return
-        path = write_report(study, report_dir / study.study_name)
-        click.echo(f"report: {path}")
+        from gensynth.report import write_report
+
+        click.echo(f"report: {write_report(study, report_dir / study.study_name)}")
+
+
+def study_options(f: Any) -> Any:
+    f = click.option("--storage", default=None,
+                     help="Storage URL or journal file; default: studies/<study>.journal")(f)
+    return click.option("--study", "study_name", required=True, help="Study name.")(f)
+
+
+@main.command()
+@study_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Output folder; default: reports/<study>.")
+def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
+    """Write reports/<study>/index.html (self-contained, offline) and trials.csv."""
+    from gensynth.explore import load_study
+    from gensynth.report import write_report
+
+    study = load_study(study_name, storage)
+    click.echo(str(write_report(study, out_dir or Path("reports") / study_name)))
+
+
+@main.command()
+@click.option("--study", "study_name", default=None, help="Study to take the trial from.")
+@click.option("--storage", default=None,
+              help="Storage URL or journal file; default: studies/<study>.journal")
+@click.option("--trial", default="best", show_default=True,
+              help="Trial number, or 'best' (best feasible by the utility).")
+@click.option("--spec", "spec_file", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Export a spec file instead of a study trial.")
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["json", "onnx", "torchscript", "py", "safetensors"]))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file; default: exports/<name>.<ext>")
+@click.option("--resolution", type=click.IntRange(8, 4096), default=None,
+              help="Example input size for onnx/torchscript; default: the deployment's.")
+def export(study_name: str | None, storage: str | None, trial: str, spec_file: Path | None,
+           fmt: str, out: Path | None, resolution: int | None) -> None:
+    """Export an architecture: json, onnx, torchscript, standalone py, or safetensors weights.
+
+    With a study trial that kept proxy-trained weights, the exported network carries them
+    (and has the proxy task's classes); otherwise it is freshly initialised.
+    """
+    from gensynth.export import FORMATS
+    from gensynth.export import export as do_export
+
+    spec, weights, res = _export_source(study_name, storage, trial, spec_file)
+    path = out or Path("exports") / f"{spec.name}{FORMATS[fmt]}"
+    done = do_export(spec, fmt, path, resolution or res, weights)
+    kind = "proxy-trained weights" if weights is not None else "fresh weights"
+    note = "" if fmt == "json" else f" ({kind}, {spec.num_classes} classes)"
+    click.echo(f"{done}{note}")
+
+
+def _export_source(study_name: str | None, storage: str | None, trial: str,
+                   spec_file: Path | None) -> tuple[Any, Any, int]:
+    """The spec, its weights (or None) and the deployment resolution to export."""
+    from gensynth.errors import ExportError
+    from gensynth.explore import best_trial, load_study
+    from gensynth.spec import ArchSpec, load_spec
+
+    if spec_file is not None:
+        return load_spec(spec_file), None, 224
+    if study_name is None:
+        raise click.UsageError("give --study NAME (with --trial) or --spec FILE")
+    study = load_study(study_name, storage)
+    if trial == "best":
+        chosen = best_trial(study)
+        if chosen is None:
+            raise ExportError(f"study {study_name!r} has no feasible trial yet; pick one with "
+                              f"--trial N (see the report's nearest misses)")
+    else:
+        last = len(study.trials) - 1
+        if not trial.isdigit() or int(trial) > last:
+            raise ExportError(f"--trial: must be 'best' or a trial number 0..{last}, "
+                              f"got {trial!r}")
+        chosen = study.trials[int(trial)]
+    if "spec" not in chosen.user_attrs:
+        raise ExportError(f"trial {chosen.number} has no recorded spec (state "
+                          f"{chosen.state.name.lower()})")
+    spec = ArchSpec.from_dict(chosen.user_attrs["spec"])
+    weights = None
+    if chosen.user_attrs.get("weights") and Path(chosen.user_attrs["weights"]).exists():
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(chosen.user_attrs["weights"], "pt") as f:
+            spec = ArchSpec.from_dict(json.loads(f.metadata()["spec"]))  # as trained
+        weights = load_file(chosen.user_attrs["weights"])
+    resolution = study.user_attrs.get("constraints", {}).get("deployment", {}).get(
+        "resolution", 224)
+    return spec, weights, resolution
 
 
 @main.command()

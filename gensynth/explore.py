@@ -104,7 +104,7 @@ def load_study(study: str, storage: str | None = None) -> optuna.Study:
 def make_sampler(name: str, seed: int, multi: bool) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          constant_liar=True, n_startup_trials=10)
+                                          constant_liar=True, n_startup_trials=5)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
     if name == "random":
@@ -114,10 +114,12 @@ def make_sampler(name: str, seed: int, multi: bool) -> optuna.samplers.BaseSampl
 
 
 def make_pruner(directions: list[str]) -> optuna.pruners.BasePruner:
-    """Median pruning on per-epoch proxy accuracy (single-objective studies only)."""
+    """Prune on per-epoch proxy accuracy only the clearly hopeless (below the 25th
+    percentile of earlier trials at that epoch); single-objective studies only. A median
+    pruner cut candidates that would have reached 97% on 3-epoch proxies."""
     if len(directions) > 1:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=1)
 
 
 def constraints_record(c: Constraints) -> dict[str, Any]:
@@ -268,7 +270,9 @@ class Objective:
 
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         path = self.weights_dir / f"{a.spec.hash}.safetensors"
-        save_file({k: v.contiguous() for k, v in a.state_dict.items()}, str(path))
+        trained = self.inquisitor.proxy_spec(a.spec)  # the proxy task's classes
+        save_file({k: v.contiguous() for k, v in a.state_dict.items()}, str(path),
+                  metadata={"spec": trained.to_json()})
         return str(path)
 
 

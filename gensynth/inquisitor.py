@@ -134,7 +134,7 @@ class Inquisitor:
             out = model(torch.randn(1, d.channels, d.resolution, d.resolution))
         _require(torch.isfinite(out).all(), "non-finite output at deployment resolution")
         ctx["deployed"] = model
-        proxy = build_model(self._proxy_spec(a.spec)).train()
+        proxy = build_model(self.proxy_spec(a.spec)).train()
         proxy(torch.randn(2, d.channels, p.resolution, p.resolution)).square().mean().backward()
         for name, param in proxy.named_parameters():
             _require(param.grad is not None, f"parameter {name} gets no gradient")
@@ -153,7 +153,7 @@ class Inquisitor:
             a.skipped.append("accuracy")
             return
         torch.manual_seed(self.c.proxy.seed)
-        model = build_model(self._proxy_spec(a.spec))
+        model = build_model(self.proxy_spec(a.spec))
         result = train(model, self.data, self.c.proxy, ctx["report"], self.keep_weights)
         a.history, a.state_dict = result.history, result.state_dict
         a.metrics.update(accuracy=result.accuracy, train_seconds=result.seconds)
@@ -167,7 +167,7 @@ class Inquisitor:
         self._decide(a, accuracy_violations(a.metrics, self.c.rules))
 
     # --- helpers --------------------------------------------------------------------
-    def _proxy_spec(self, spec: ArchSpec) -> ArchSpec:
+    def proxy_spec(self, spec: ArchSpec) -> ArchSpec:
         classes = self.data.classes if self.data is not None else self.c.deployment.classes
         return spec.replace(num_classes=classes)
 

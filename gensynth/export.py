@@ -1,0 +1,180 @@
+"""Export an architecture: json (the spec), onnx, torchscript, a standalone .py, safetensors."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gensynth import blocks
+from gensynth.build import build_model, network_plan
+from gensynth.errors import ExportError, did_you_mean
+from gensynth.latency import onnx_bytes
+from gensynth.spec import ArchSpec
+
+FORMATS = {"json": ".json", "onnx": ".onnx", "torchscript": ".pt", "py": ".py",
+           "safetensors": ".safetensors"}
+TOLERANCE = 1e-4
+# What the standalone .py file needs from gensynth.blocks, copied from its real source.
+_STANDALONE = [blocks.Conv, blocks.Norm, blocks.Act, blocks.Blur, blocks.MaxShift,
+               blocks.HalfMaxPool, blocks.GlobalPool, blocks.Dropout, blocks.Linear,
+               blocks.BlockPlan, blocks.BlurPool, blocks._MaxShift, blocks._HalfMaxPool,
+               blocks._GlobalPool, blocks.make_layer, blocks.make_branch, blocks.Residual,
+               blocks.ConvEntry, blocks.DCAC, blocks.AttentionCondenser, blocks.make_block]
+
+
+def export(spec: ArchSpec, fmt: str, out: str | Path, resolution: int = 224,
+           weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``spec`` (with ``weights`` when given) in ``fmt`` and verify the result.
+
+    ONNX, TorchScript and .py outputs are checked against the PyTorch model on one random
+    input (max abs difference <= 1e-4); the JSON is checked to rebuild the same spec.
+
+    Example:
+        >>> export(spec, "onnx", "model.onnx", resolution=224)  # doctest: +SKIP
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}"
+                          f"{did_you_mean(fmt, FORMATS)}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        out.write_text(spec.to_json() + "\n")
+        if ArchSpec.from_dict(json.loads(out.read_text())) != spec:
+            raise ExportError(f"{out}: the written spec does not read back identically")
+        return out
+    if fmt == "safetensors":
+        if weights is None:
+            raise ExportError("this architecture kept no trained weights (explore keeps them for "
+                              "feasible trials that improved the best); export json or onnx")
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(out),
+                  metadata={"spec": spec.to_json()})
+        return out
+    model = build_model(spec).eval()
+    if weights is not None:
+        model.load_state_dict(weights)
+    x = torch.randn(1, spec.in_channels, resolution, resolution)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    writers = {"onnx": _write_onnx, "torchscript": _write_torchscript, "py": _write_py}
+    got = writers[fmt](model, spec, x, out)
+    diff = float(np.abs(got - expected).max())
+    if not diff <= TOLERANCE:
+        raise ExportError(f"{out}: {fmt} output differs from PyTorch by {diff:.2e} "
+                          f"(> {TOLERANCE})")
+    return out
+
+
+def _write_onnx(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor, out: Path) -> np.ndarray:
+    import onnx
+    import onnxruntime as ort
+
+    data = onnx_bytes(model, x, dynamic_batch=True)
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    out.write_bytes(data)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": x.numpy()})[0]
+
+
+def _write_torchscript(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor,
+                       out: Path) -> np.ndarray:
+    with warnings.catch_warnings():  # the small-map padding choice is fixed at this resolution
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, x)
+    traced.save(str(out))
+    with torch.no_grad():
+        return torch.jit.load(str(out))(x).numpy()
+
+
+def _write_py(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor, out: Path) -> np.ndarray:
+    out.write_text(standalone_source(spec))
+    module = _import_file(out)
+    net = module.build().eval()
+    if sum(p.numel() for p in net.parameters()) != sum(p.numel() for p in model.parameters()):
+        raise ExportError(f"{out}: the standalone model has a different parameter count")
+    net.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        return net(x).numpy()
+
+
+def standalone_source(spec: ArchSpec) -> str:
+    """Python source that rebuilds the network with nothing but torch installed."""
+    sections = {s.name: list(s.blocks) for s in network_plan(spec)}
+    plan = "PLAN = {\n" + "".join(
+        f"    {name!r}: [\n" + "".join(f"        {b!r},\n" for b in items) + "    ],\n"
+        for name, items in sections.items()) + "}\n"
+    parts = [_HEADER.format(name=spec.name, hash=spec.hash),
+             f"BINOMIAL = {blocks.BINOMIAL!r}\nPAD_MODES = {blocks.PAD_MODES!r}\n"
+             f"BLOCK_KINDS = {blocks.BLOCK_KINDS!r}\n"]
+    parts += [inspect.getsource(obj) for obj in _STANDALONE]
+    parts += [plan, _FOOTER]
+    return "\n\n".join(parts)
+
+
+def _import_file(path: Path):
+    name = f"gensynth_export_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it executes
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
+
+
+_HEADER = '''"""{name} (gensynth spec hash {hash}): a standalone PyTorch model.
+
+Generated by `gensynth export --format py`; it needs only torch. Usage:
+
+    from this_file import build
+    model = build()                      # fresh weights
+    model.load_state_dict(state_dict)    # e.g. from the .safetensors export
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SpecError(ValueError):
+    """Raised for an invalid block parameter."""
+
+
+def did_you_mean(value, choices):
+    return ""
+'''
+
+_FOOTER = '''class GenNet(nn.Module):
+    """head(stages(stem(x))), with the same module names as gensynth's GenNet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        names = list(PLAN)
+        self.stem = nn.Sequential(*(make_block(b) for b in PLAN["stem"]))
+        self.stages = nn.Sequential(*(nn.Sequential(*(make_block(b) for b in PLAN[n]))
+                                      for n in names[1:-1]))
+        self.head = nn.Sequential(*(make_block(b) for b in PLAN["head"]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+def build() -> GenNet:
+    return GenNet()
+'''
+

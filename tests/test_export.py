@@ -1,0 +1,141 @@
+"""Export: every format round-trips against the PyTorch model; errors are clear."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gensynth.build import build_model
+from gensynth.cli import main
+from gensynth.errors import ExportError
+from gensynth.export import export, standalone_source
+from gensynth.spec import ArchSpec, load_spec
+from tests.conftest import SEED_FILE, tiny_spec
+
+SPECS = {"tiny-dcac": tiny_spec(), "tiny-ac": tiny_spec(entry="ac", block="bottleneck",
+                                                        expansion=2, interaction="mixed"),
+         "tiny-maxblur": tiny_spec(entry="conv", downsample="maxblur")}
+
+
+@pytest.fixture(params=list(SPECS))
+def model_and_input(request):
+    spec = SPECS[request.param]
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    x = torch.randn(2, 3, 24, 24)
+    with torch.no_grad():
+        return spec, model, x, model(x).numpy()
+
+
+def test_onnx_matches_pytorch(model_and_input, tmp_path):
+    spec, model, x, expected = model_and_input
+    path = export(spec, "onnx", tmp_path / "m.onnx", 24, model.state_dict())
+    onnx.checker.check_model(onnx.load(str(path)))
+    got = ort.InferenceSession(str(path)).run(None, {"input": x.numpy()})[0]  # batch 2: dynamic
+    assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_torchscript_matches_pytorch(model_and_input, tmp_path):
+    spec, model, x, expected = model_and_input
+    path = export(spec, "torchscript", tmp_path / "m.pt", 24, model.state_dict())
+    with torch.no_grad():
+        got = torch.jit.load(str(path))(x).numpy()
+    assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_standalone_py_needs_only_torch_and_matches(model_and_input, tmp_path):
+    spec, model, x, expected = model_and_input
+    path = export(spec, "py", tmp_path / "m.py", 24, model.state_dict())
+    assert "gensynth" not in "\n".join(line for line in path.read_text().splitlines()
+                                       if line.startswith(("import", "from")))
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    np.save(tmp_path / "x.npy", x.numpy())
+    code = ("import sys, numpy, torch; sys.path.insert(0, sys.argv[1]); import m; "
+            "net = m.build().eval(); net.load_state_dict(torch.load(sys.argv[1] + '/w.pt')); "
+            "x = torch.from_numpy(numpy.load(sys.argv[1] + '/x.npy')); "
+            "print(sum(p.numel() for p in net.parameters())); "
+            "numpy.save(sys.argv[1] + '/y.npy', net(x).detach().numpy())")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, check=True, cwd=tmp_path)
+    assert int(out.stdout) == sum(p.numel() for p in model.parameters())
+    assert np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 1e-4
+
+
+def test_json_rebuilds_an_identical_network(tmp_path):
+    spec = load_spec(SEED_FILE)
+    path = export(spec, "json", tmp_path / "s.json")
+    again = load_spec(path)
+    assert again == spec
+    a, b = build_model(spec).state_dict(), build_model(again).state_dict()
+    assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
+
+
+def test_safetensors_round_trip_and_refusal(tmp_path):
+    from safetensors.torch import load_file
+
+    spec = tiny_spec()
+    weights = build_model(spec).state_dict()
+    path = export(spec, "safetensors", tmp_path / "w.safetensors", weights=weights)
+    loaded = load_file(str(path))
+    assert all(torch.equal(loaded[k], weights[k]) for k in weights)
+    with pytest.raises(ExportError, match="kept no trained weights"):
+        export(spec, "safetensors", tmp_path / "x.safetensors")
+    with pytest.raises(ExportError, match="did you mean 'onnx'"):
+        export(spec, "onx", tmp_path / "x")
+
+
+def test_standalone_source_is_generated_from_the_real_modules():
+    source = standalone_source(tiny_spec())
+    assert "class DCAC(nn.Module)" in source and "PLAN = {" in source
+    compile(source, "standalone.py", "exec")
+
+
+def test_cli_export_spec_file(tmp_path):
+    result = CliRunner().invoke(main, ["export", "--spec", str(SEED_FILE), "--format", "json",
+                                       "--out", str(tmp_path / "seed.json")])
+    assert result.exit_code == 0, result.output
+    assert ArchSpec.from_dict(json.loads((tmp_path / "seed.json").read_text())).name == \
+        "attendnext-seed"
+    result = CliRunner().invoke(main, ["export", "--format", "onnx"])
+    assert result.exit_code == 2 and "--study" in result.output
+
+
+def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from gensynth.constraints import Rules
+    from gensynth.explore import best_trial, explore
+    from tests.test_explore import config
+
+    cfg = config(tmp_path, trials=3)
+    lax = dataclasses.replace(cfg.constraints, rules=Rules(columnar_min_stages=None,
+                                                           aads_min_fraction=None,
+                                                           accuracy_floor=1.0),
+                              budgets=dataclasses.replace(cfg.constraints.budgets,
+                                                          params_m=None, macs_g=None))
+    study = explore(dataclasses.replace(cfg, constraints=lax))
+    best = best_trial(study)
+    assert best is not None and best.user_attrs["weights"]
+    storage = ["--study", "tiny", "--storage", cfg.storage]
+    for fmt in ("onnx", "py", "safetensors", "json"):
+        out = tmp_path / f"best.{fmt}"
+        result = CliRunner().invoke(main, ["export", *storage, "--trial", "best", "--format",
+                                           fmt, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.exists()
+    weights = load_file(str(tmp_path / "best.safetensors"))
+    spec = ArchSpec.from_dict(best.user_attrs["spec"]).replace(num_classes=10)
+    build_model(spec).load_state_dict(weights)  # the proxy-trained network, 10 classes
+    result = CliRunner().invoke(main, ["export", *storage, "--trial", "99", "--format", "json"])
+    assert result.exit_code == 1 and "--trial: must be 'best' or a trial number" in result.output
