@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from gensynth.constraints import Constraints
 from gensynth.errors import StudyError, did_you_mean
 from gensynth.inquisitor import Assessment, Inquisitor
-from gensynth.space import DesignSpace, _content_hash
+from gensynth.space import DesignSpace, content_hash
 from gensynth.utility import objective_directions, placeholder
 
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -113,13 +113,18 @@ def make_sampler(name: str, seed: int, multi: bool) -> optuna.samplers.BaseSampl
                      f"{did_you_mean(name, SAMPLERS)}")
 
 
-def make_pruner(directions: list[str]) -> optuna.pruners.BasePruner:
-    """Prune on per-epoch proxy accuracy only the clearly hopeless (below the 25th
-    percentile of earlier trials at that epoch); single-objective studies only. A median
-    pruner cut candidates that would have reached 97% on 3-epoch proxies."""
-    if len(directions) > 1:
+MIN_PRUNE_EPOCHS = 4
+
+
+def make_pruner(directions: list[str], epochs: int) -> optuna.pruners.BasePruner:
+    """Prune on per-epoch proxy accuracy: in the second half of training, trials below the
+    25th percentile of earlier ones. Single-objective studies with proxies of at least
+    MIN_PRUNE_EPOCHS epochs only: on a 3-epoch digits proxy pruning saved one epoch and
+    cut 21 of 60 trials that were at 91-98% (the floor was 80%)."""
+    if len(directions) > 1 or epochs < MIN_PRUNE_EPOCHS:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=1)
+    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5,
+                                           n_warmup_steps=epochs // 2)
 
 
 def constraints_record(c: Constraints) -> dict[str, Any]:
@@ -134,7 +139,7 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
     directions = objective_directions(cfg.constraints.utility)
     storage = open_storage(cfg.storage)
     sampler, pruner = make_sampler(cfg.sampler, cfg.seed, len(directions) > 1), \
-        make_pruner(directions)
+        make_pruner(directions, cfg.constraints.proxy.epochs)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, False)]
     if cfg.study in names:
         study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=sampler,
@@ -145,7 +150,7 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
     study = optuna.create_study(storage=storage, study_name=cfg.study, directions=directions,
                                 sampler=sampler, pruner=pruner)
     record = constraints_record(cfg.constraints)
-    attrs = {"constraints": record, "constraints_hash": _content_hash(record),
+    attrs = {"constraints": record, "constraints_hash": content_hash(record),
              "constraints_file": cfg.constraints.source, "constraints_name": cfg.constraints.name,
              "description": cfg.constraints.description,
              "space": cfg.space.describe(), "space_hash": cfg.space.hash,
@@ -163,7 +168,7 @@ def _check_resume(study: optuna.Study, cfg: ExploreConfig) -> None:
     attrs = study.user_attrs
     changes = []
     record = constraints_record(cfg.constraints)
-    if attrs.get("constraints_hash") != _content_hash(record):
+    if attrs.get("constraints_hash") != content_hash(record):
         changes += [f"constraints {c}" for c in _diff(attrs.get("constraints", {}), record)]
     if attrs.get("space_hash") != cfg.space.hash:
         changes += [f"design space {c}" for c in _diff(attrs.get("space", {}),
@@ -436,7 +441,7 @@ def _worker(cfg: ExploreConfig, index: int) -> None:
     study = optuna.load_study(study_name=cfg.study, storage=open_storage(cfg.storage),
                               sampler=make_sampler(cfg.sampler, cfg.seed + index,
                                                    len(directions) > 1),
-                              pruner=make_pruner(directions))
+                              pruner=make_pruner(directions, c.proxy.epochs))
     if _enough(study, cfg.trials):
         return
     study.optimize(Objective(cfg, make_inquisitor(c)), n_trials=cfg.trials,

@@ -89,7 +89,7 @@ class DesignSpace:
     @property
     def hash(self) -> str:
         """Content hash of the space (and its seed): resuming with another space is refused."""
-        return _content_hash(self.describe())
+        return content_hash(self.describe())
 
     def describe(self) -> dict[str, Any]:
         data = asdict(self)
@@ -217,7 +217,7 @@ def _round_to(value: int, multiple: int) -> int:
     return max(multiple, round(value / multiple) * multiple)
 
 
-def _content_hash(data: Any) -> str:
+def content_hash(data: Any) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -70,3 +70,12 @@ def test_data_override_is_validated():
     result = run("check", SEED_FILE, "--constraints", EDGE, "--data", "npzz:x.npz")
     assert result.exit_code == 1
     assert "did you mean 'npz'" in result.output
+
+
+def test_public_api_names_are_the_functions():
+    import gensynth
+    import gensynth.explore  # noqa: F401  (importing the submodule must not shadow the name)
+
+    for name in gensynth.__all__:
+        assert not type(getattr(gensynth, name)).__name__ == "module", name
+    assert callable(gensynth.explore) and callable(gensynth.export)

@@ -154,3 +154,20 @@ def test_optuna_storage_urls_work(tmp_path):
                               storage=f"sqlite:///{tmp_path / 'x.db'}")
     assert len(explore(cfg).get_trials()) == 2
     assert optuna.get_all_study_names(cfg.storage) == ["tiny"]
+
+
+def test_pruning_only_for_single_objective_and_long_enough_proxies():
+    from gensynth.explore import make_pruner
+
+    assert isinstance(make_pruner(["maximize"], 3), optuna.pruners.NopPruner)
+    assert isinstance(make_pruner(["maximize", "minimize"], 10), optuna.pruners.NopPruner)
+    assert isinstance(make_pruner(["maximize"], 6), optuna.pruners.PercentilePruner)
+
+
+def test_pruned_trials_are_recorded_with_their_history(tmp_path):
+    cfg = config(tmp_path, trials=8)
+    proxy = dataclasses.replace(cfg.constraints.proxy, epochs=4, max_images=200)
+    study = explore(dataclasses.replace(cfg, constraints=dataclasses.replace(
+        cfg.constraints, proxy=proxy)))
+    for t in study.get_trials(states=(TrialState.PRUNED,)):
+        assert t.user_attrs["status"] == "pruned" and len(t.user_attrs["history"]) >= 2
