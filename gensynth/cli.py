@@ -194,14 +194,15 @@ def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: 
             sampler: str | None, storage: str | None, study_name: str | None, workers: int,
             seed: int, data: str | None, report_dir: Path, no_report: bool) -> None:
     """Search the design space for the best feasible architecture; resumable."""
-    from gensynth import explore as ex
+    from gensynth.explore import ExploreConfig, default_storage, load_study
+    from gensynth.explore import explore as run_search
     from gensynth.space import load_space
 
     c = load_profile(constraints_file, data)
     space = load_space(generator_file)
     name = study_name or c.name
     sampler = sampler or ("nsga2" if c.utility.kind == "pareto" else "tpe")
-    cfg = ex.ExploreConfig(c, space, name, storage or ex.default_storage(name), sampler,
+    cfg = ExploreConfig(c, space, name, storage or default_storage(name), sampler,
                            trials, timeout, workers, seed)
     bar = _ProgressLine()
     click.echo(f"study {name!r} in {cfg.storage}: {trials} trials, sampler {sampler}, "
@@ -209,10 +210,10 @@ def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: 
                err=True)
     interrupted = False
     try:
-        study = ex.explore(cfg, on_progress=bar)
+        study = run_search(cfg, on_progress=bar)
     except KeyboardInterrupt:
         interrupted = True
-        study = ex.load_study(name, cfg.storage)
+        study = load_study(name, cfg.storage)
     bar.close()
     if interrupted:
         click.echo("interrupted: finished trials are stored; run the same command to resume",
@@ -248,9 +249,9 @@ class _ProgressLine:
 
 
 def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
-    from gensynth import explore as ex
+    from gensynth.explore import best_trial
 
-    best = ex.best_trial(study)
+    best = best_trial(study)
     trials = study.get_trials(deepcopy=False)
     counts: dict[str, int] = {}
     for t in trials:
@@ -372,12 +373,12 @@ def _export_source(study_name: str | None, storage: str | None, trial: str,
 @format_option
 def studies(storage: str | None, fmt: str) -> None:
     """List the studies in a storage."""
-    from gensynth import explore as ex
+    from gensynth.explore import STUDIES_DIR, list_studies
 
-    stores = [storage] if storage else sorted(str(p) for p in ex.STUDIES_DIR.glob("*.journal"))
+    stores = [storage] if storage else sorted(str(p) for p in STUDIES_DIR.glob("*.journal"))
     rows = []
     for store in stores:
-        for s in ex.list_studies(store):
+        for s in list_studies(store):
             rows.append({"study": s.study_name, "trials": s.n_trials, "storage": store,
                          "constraints": s.user_attrs.get("constraints_file", ""),
                          "created": s.user_attrs.get("created", "")})

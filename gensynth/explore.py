@@ -76,10 +76,13 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             raise StudyError(f"--storage {url}: cannot open ({type(exc).__name__}: {exc})"
                              ) from None
     path = Path(url.removeprefix("journal:"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    backend = optuna.storages.journal.JournalFileBackend(
-        str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
-    return optuna.storages.journal.JournalStorage(backend)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(
+            str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
+        return optuna.storages.journal.JournalStorage(backend)
+    except (OSError, ValueError) as exc:
+        raise StudyError(f"--storage {url}: cannot use it as a journal file ({exc})") from None
 
 
 def list_studies(storage: str) -> list[optuna.study.StudySummary]:

@@ -126,7 +126,7 @@ class DesignSpace:
         """The trial parameters under which `sample` reproduces ``spec`` (to enqueue the seed)."""
         recorder = _Recorder(spec)
         again = self.sample(recorder, spec.name)
-        if again.hash != spec.hash:
+        if recorder.mismatch or again.hash != spec.hash:
             raise ConfigError(f"{self.source}: seed: the seed spec {spec.name!r} is outside this "
                               f"design space ({recorder.mismatch or 'widths do not round-trip'})")
         return recorder.params

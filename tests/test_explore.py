@@ -171,3 +171,40 @@ def test_pruned_trials_are_recorded_with_their_history(tmp_path):
         cfg.constraints, proxy=proxy)))
     for t in study.get_trials(states=(TrialState.PRUNED,)):
         assert t.user_attrs["status"] == "pruned" and len(t.user_attrs["history"]) >= 2
+
+
+def test_pareto_search_with_nsga2_and_its_report(tmp_path):
+    from gensynth.explore import best_trial
+    from gensynth.report import collect
+
+    cfg = config(tmp_path, trials=4, sampler="nsga2")
+    pareto = dataclasses.replace(cfg.constraints.utility, kind="pareto",
+                                 objectives=("accuracy", "latency_ms"))
+    study = explore(dataclasses.replace(cfg, constraints=dataclasses.replace(
+        cfg.constraints, utility=pareto)))
+    assert len(study.directions) == 2
+    assert all(len(t.values) == 2 for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    best = best_trial(study)
+    assert best is None or best.user_attrs["status"] == "feasible"
+    assert collect(study)["counts"]["total"] == 4
+
+
+def test_storage_that_is_a_folder_is_a_clear_error(tmp_path):
+    cfg = dataclasses.replace(config(tmp_path), storage=str(tmp_path))
+    with pytest.raises(StudyError, match="cannot use it as a journal file"):
+        explore(cfg)
+
+
+def test_studies_command_lists_them(tmp_path):
+    from click.testing import CliRunner
+
+    from gensynth.cli import main
+
+    explore(config(tmp_path, trials=1))
+    result = CliRunner().invoke(main, ["studies", "--storage", str(tmp_path / "tiny.journal"),
+                                       "--format", "json"])
+    assert result.exit_code == 0 and '"study": "tiny"' in result.output
+    result = CliRunner().invoke(main, ["report", "--study", "tiny", "--storage",
+                                       str(tmp_path / "tiny.journal"), "--out",
+                                       str(tmp_path / "rep")])
+    assert result.exit_code == 0 and (tmp_path / "rep" / "index.html").exists()
