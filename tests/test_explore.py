@@ -116,11 +116,14 @@ def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
     cmd = [sys.executable, "-m", "gensynth.cli", "explore", "--constraints",
            str(DATA / "tiny_constraints.yaml"), "--generator", str(DATA / "tiny_space.yaml"),
            "--storage", str(storage), "--trials", "40", "--no-report"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
     finished: list = []
     deadline = time.time() + 120
     while time.time() < deadline and len(finished) < 3:
         time.sleep(0.5)
+        assert proc.poll() is None, f"explore exited early: {errors.read_text()[-2000:]}"
         if storage.exists():
             try:
                 finished = [t for t in load_study("tiny", str(storage)).get_trials()
