@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gensynth.errors import ConfigError, did_you_mean
 from gensynth.schema import Reader
-from gensynth.spec import parse_text
+from gensynth.spec import read_document
 
 METRICS = ("accuracy", "netscore", "params_m", "macs_g", "latency_ms", "peak_activation_mb")
 DIRECTIONS = {"accuracy": "maximize", "netscore": "maximize", "params_m": "minimize",
@@ -110,11 +110,7 @@ class Constraints:
 def load_constraints(path: str | Path) -> Constraints:
     """Read and validate a constraints YAML file (safe loader; unknown keys rejected)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read constraints file ({exc.strerror})") from None
-    data = parse_text(text, path, ConfigError)
+    data, text = read_document(path, ConfigError, "constraints")
     return constraints_from_dict(data, str(path), path.stem,
                                  hashlib.sha256(text.encode()).hexdigest()[:16])
 

@@ -202,7 +202,7 @@ def recover_stale(study: optuna.Study) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
         if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            study.tell(t.number, state=TrialState.FAIL)
             study.enqueue_trial(t.params, user_attrs={"retry_of": t.number,
                                                       "seed": bool(t.user_attrs.get("seed"))})
             recovered.append(t.number)

@@ -52,9 +52,7 @@ def collect(study: optuna.Study) -> dict[str, Any]:
     counts = {s: sum(r["status"] == s for r in rows)
               for s in ("feasible", "infeasible", "failed", "pruned", "running", "waiting")}
     counts["total"] = len(rows)
-    counts["finished"] = counts["feasible"] + counts["infeasible"] + counts["pruned"] + sum(
-        r["status"] == "failed" and t.state == TrialState.COMPLETE
-        for r, t in zip(rows, trials, strict=True))
+    counts["finished"] = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     by_rule = {r: sum(r in row["blocked_by"] for row in rows) for r in [*RULES, "failed"]}
     scored = sorted((r for r in rows if r["netscore"] is not None),
                     key=lambda r: (r["status"] != "feasible", -r["netscore"]))

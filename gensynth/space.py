@@ -22,6 +22,7 @@ from gensynth.spec import (
     Stage,
     Stem,
     load_spec,
+    read_document,
 )
 
 
@@ -134,14 +135,8 @@ class DesignSpace:
 
 def load_space(path: str | Path) -> DesignSpace:
     """Read and validate a design-space file (YAML, safe loader; unknown keys rejected)."""
-    from gensynth.spec import parse_text
-
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read design-space file ({exc.strerror})") from None
-    r = Reader(parse_text(text, path, ConfigError), str(path))
+    r = Reader(read_document(path, ConfigError, "design-space")[0], str(path))
     seed_file = r.str("seed", None)
     seed = None
     if seed_file:

@@ -117,12 +117,18 @@ class ArchSpec:
 
 def load_spec(path: str | Path) -> ArchSpec:
     """Read a spec from a `.json` or `.yaml` file."""
+    data, _ = read_document(path, SpecError, "spec")
+    return ArchSpec.from_dict(data, source=str(path))
+
+
+def read_document(path: str | Path, error: type[Exception], kind: str) -> tuple[Any, str]:
+    """Read and parse a JSON/YAML file: (data, text); errors name the file."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read spec file ({exc.strerror})") from None
-    return ArchSpec.from_dict(parse_text(text, path, SpecError), source=str(path))
+        raise error(f"{path}: cannot read {kind} file ({exc.strerror})") from None
+    return parse_text(text, path, error), text
 
 
 def parse_text(text: str, path: Path, error: type[Exception]) -> Any:
