@@ -22,9 +22,9 @@ import optuna
 
 from gensynth.constraints import load_constraints
 from gensynth.cost import cost
-from gensynth.explore import make_sampler
 from gensynth.rules import budget_violations, structure_violations
 from gensynth.space import load_space
+from gensynth.study import make_sampler
 from gensynth.utility import netscore
 
 

@@ -194,9 +194,9 @@ def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: 
             sampler: str | None, storage: str | None, study_name: str | None, workers: int,
             seed: int, data: str | None, report_dir: Path, no_report: bool) -> None:
     """Search the design space for the best feasible architecture; resumable."""
-    from gensynth.explore import ExploreConfig, default_storage, load_study
     from gensynth.explore import explore as run_search
     from gensynth.space import load_space
+    from gensynth.study import ExploreConfig, default_storage, load_study
 
     c = load_profile(constraints_file, data)
     space = load_space(generator_file)
@@ -249,7 +249,7 @@ class _ProgressLine:
 
 
 def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
-    from gensynth.explore import best_trial
+    from gensynth.study import best_trial
 
     best = best_trial(study)
     trials = study.get_trials(deepcopy=False)
@@ -287,8 +287,8 @@ def study_options(f: Any) -> Any:
               default=None, help="Output folder; default: reports/<study>.")
 def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
     """Write reports/<study>/index.html (self-contained, offline) and trials.csv."""
-    from gensynth.explore import load_study
     from gensynth.report import write_report
+    from gensynth.study import load_study
 
     study = load_study(study_name, storage)
     click.echo(str(write_report(study, out_dir or Path("reports") / study_name)))
@@ -331,8 +331,8 @@ def _export_source(study_name: str | None, storage: str | None, trial: str,
                    spec_file: Path | None) -> tuple[Any, Any, int]:
     """The spec, its weights (or None) and the deployment resolution to export."""
     from gensynth.errors import ExportError
-    from gensynth.explore import best_trial, load_study
     from gensynth.spec import ArchSpec, load_spec
+    from gensynth.study import best_trial, load_study
 
     if spec_file is not None:
         return load_spec(spec_file), None, 224
@@ -373,7 +373,7 @@ def _export_source(study_name: str | None, storage: str | None, trial: str,
 @format_option
 def studies(storage: str | None, fmt: str) -> None:
     """List the studies in a storage."""
-    from gensynth.explore import STUDIES_DIR, list_studies
+    from gensynth.study import STUDIES_DIR, list_studies
 
     stores = [storage] if storage else sorted(str(p) for p in STUDIES_DIR.glob("*.journal"))
     rows = []

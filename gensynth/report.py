@@ -11,11 +11,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from gensynth.explore import best_trial
 from gensynth.graph import draw
 from gensynth.inquisitor import METRIC_UNITS
 from gensynth.rules import RULES
 from gensynth.spec import ArchSpec
+from gensynth.study import best_trial
 
 COLUMNS = ("netscore", "accuracy", "params_m", "macs_g", "latency_ms", "peak_activation_mb")
 TOP = 25  # rows in the ranking and the nearest-miss tables

@@ -16,8 +16,9 @@ from optuna.trial import TrialState
 
 from gensynth.constraints import load_constraints
 from gensynth.errors import StudyError
-from gensynth.explore import ExploreConfig, explore, load_study, recover_stale
+from gensynth.explore import explore
 from gensynth.space import IntRange, load_space
+from gensynth.study import ExploreConfig, load_study, recover_stale
 
 DATA = Path(__file__).parent / "data"
 
@@ -160,7 +161,7 @@ def test_optuna_storage_urls_work(tmp_path):
 
 
 def test_pruning_only_for_single_objective_and_long_enough_proxies():
-    from gensynth.explore import make_pruner
+    from gensynth.study import make_pruner
 
     assert isinstance(make_pruner(["maximize"], 3), optuna.pruners.NopPruner)
     assert isinstance(make_pruner(["maximize", "minimize"], 10), optuna.pruners.NopPruner)
@@ -177,8 +178,8 @@ def test_pruned_trials_are_recorded_with_their_history(tmp_path):
 
 
 def test_pareto_search_with_nsga2_and_its_report(tmp_path):
-    from gensynth.explore import best_trial
     from gensynth.report import collect
+    from gensynth.study import best_trial
 
     cfg = config(tmp_path, trials=4, sampler="nsga2")
     pareto = dataclasses.replace(cfg.constraints.utility, kind="pareto",

@@ -115,7 +115,8 @@ def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
     from safetensors.torch import load_file
 
     from gensynth.constraints import Rules
-    from gensynth.explore import best_trial, explore
+    from gensynth.explore import explore
+    from gensynth.study import best_trial
     from tests.test_explore import config
 
     cfg = config(tmp_path, trials=3)
