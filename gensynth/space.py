@@ -126,10 +126,12 @@ class DesignSpace:
     def params_of(self, spec: ArchSpec) -> dict[str, Any]:
         """The trial parameters under which `sample` reproduces ``spec`` (to enqueue the seed)."""
         recorder = _Recorder(spec)
-        again = self.sample(recorder, spec.name)
+        # classes and input channels come from the constraints file, not from the space
+        again = self.sample(recorder, spec.name).replace(in_channels=spec.in_channels,
+                                                         num_classes=spec.num_classes)
         if recorder.mismatch or again.hash != spec.hash:
             raise ConfigError(f"{self.source}: seed: the seed spec {spec.name!r} is outside this "
-                              f"design space ({recorder.mismatch or 'widths do not round-trip'})")
+                              f"design space ({recorder.mismatch or 'a fixed option differs'})")
         return recorder.params
 
 

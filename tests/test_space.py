@@ -19,7 +19,7 @@ BAD = yaml.safe_load((ROOT / "tests" / "data" / "bad_space_corpus.yaml").read_te
 
 
 def test_a_space_is_shipped():
-    assert [p.name for p in SPACES] == ["attendnext.yaml"]
+    assert [p.name for p in SPACES] == ["attendnext.yaml", "mcu.yaml"]
 
 
 @pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
