@@ -14,7 +14,7 @@ import argparse
 import torch
 
 from gensynth.blocks import make_block
-from gensynth.build import stage_plan
+from gensynth.plan import stage_plan
 from gensynth.cost import Shape, plan_cost
 from gensynth.latency import measure_latency
 from gensynth.spec import Stage

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from gensynth.errors import GensynthError
+from gensynth.study import DEFAULT_TRIALS
 
 
 class _Group(click.Group):
@@ -91,24 +92,10 @@ def data_option(f: Any) -> Any:
                              "cifar10:DIR, cifar100:DIR.")(f)
 
 
-def load_profile(constraints_file: Path, data: str | None):
-    """Load a constraints file and apply a --data override (validated like the file)."""
-    import dataclasses
+def load_profile(constraints_file: Path, data: str | None) -> Any:
+    from gensynth.constraints import load_constraints, with_dataset
 
-    from gensynth.constraints import DATASETS, load_constraints
-    from gensynth.errors import ConfigError, did_you_mean
-
-    c = load_constraints(constraints_file)
-    if data:
-        name, _, path = data.partition(":")
-        if name not in DATASETS:
-            raise ConfigError(f"--data: unknown dataset {name!r}; expected one of: "
-                              f"{', '.join(DATASETS)}{did_you_mean(name, DATASETS)}")
-        if name != "digits" and not path:
-            raise ConfigError(f"--data: dataset {name!r} needs a path, e.g. {name}:/data/x")
-        proxy = dataclasses.replace(c.proxy, dataset=name, path=path or None)
-        c = dataclasses.replace(c, proxy=proxy)
-    return c
+    return with_dataset(load_constraints(constraints_file), data)
 
 
 @main.command()
@@ -127,9 +114,10 @@ def check(spec_file: Path, constraints_file: Path, data: str | None, no_train: b
     Exit status 0 when every evaluated rule holds, 1 when not (or on bad input).
     """
     from gensynth.data import load_dataset
-    from gensynth.inquisitor import METRIC_UNITS, Inquisitor
-    from gensynth.rules import RULES, describe, enabled
+    from gensynth.inquisitor import Inquisitor
+    from gensynth.rules import enabled_rules
     from gensynth.spec import load_spec
+    from gensynth.units import unit
 
     c = load_profile(constraints_file, data)
     spec = load_spec(spec_file)
@@ -143,13 +131,13 @@ def check(spec_file: Path, constraints_file: Path, data: str | None, no_train: b
         _echo_json({"constraints": str(constraints_file), **a.to_dict()})
     else:
         click.echo(f"{spec.name} (hash {spec.hash}) against {constraints_file} ({c.name})")
-        rows = [{"rule": r, "verdict": _verdict(a.violations.get(r)),
-                 "violation": "" if r not in a.violations else f"{a.violations[r]:+.3f}",
-                 "rule holds when": describe(r, c.rules, c.budgets)}
-                for r in RULES if enabled(r, c.rules, c.budgets)]
+        rows = [{"rule": r.name, "verdict": _verdict(a.violations.get(r.name)),
+                 "violation": "" if r.name not in a.violations
+                 else f"{a.violations[r.name]:+.3f}", "rule holds when": r.describe(c)}
+                for r in enabled_rules(c)]
         click.echo(table(rows))
         click.echo("")
-        click.echo(table([{"metric": k, "value": f"{v:.4g}", "unit": METRIC_UNITS.get(k, "")}
+        click.echo(table([{"metric": k, "value": f"{v:.4g}", "unit": unit(k)}
                           for k, v in a.metrics.items()]))
         lat = c.latency
         click.echo(f"\nlatency: {lat.backend}, {lat.threads} thread(s), batch "
@@ -172,7 +160,7 @@ def _verdict(v: float | None) -> str:
 @click.option("--generator", "generator_file", default="generators/attendnext.yaml",
               show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Design space the generator samples from.")
-@click.option("--trials", type=click.IntRange(1), default=60, show_default=True,
+@click.option("--trials", type=click.IntRange(1), default=DEFAULT_TRIALS, show_default=True,
               help="Finished trials the study should hold at the end (a resume continues).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=None,
               help="Stop starting new trials after this many seconds.")
@@ -194,18 +182,19 @@ def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: 
             sampler: str | None, storage: str | None, study_name: str | None, workers: int,
             seed: int, data: str | None, report_dir: Path, no_report: bool) -> None:
     """Search the design space for the best feasible architecture; resumable."""
+    import optuna
+
     from gensynth.explore import explore as run_search
     from gensynth.space import load_space
-    from gensynth.study import ExploreConfig, default_storage, load_study
+    from gensynth.study import ExploreConfig, load_study
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
     c = load_profile(constraints_file, data)
-    space = load_space(generator_file)
-    name = study_name or c.name
-    sampler = sampler or ("nsga2" if c.utility.kind == "pareto" else "tpe")
-    cfg = ExploreConfig(c, space, name, storage or default_storage(name), sampler,
-                           trials, timeout, workers, seed)
+    cfg = ExploreConfig(c, load_space(generator_file), study_name, storage, sampler, trials,
+                        timeout, workers, seed)
+    name = cfg.study
     bar = _ProgressLine()
-    click.echo(f"study {name!r} in {cfg.storage}: {trials} trials, sampler {sampler}, "
+    click.echo(f"study {name!r} in {cfg.storage}: {trials} trials, sampler {cfg.sampler}, "
                f"{workers} worker(s); proxy task {c.proxy.dataset} at {c.proxy.resolution}px",
                err=True)
     interrupted = False
@@ -248,21 +237,25 @@ class _ProgressLine:
             click.echo("", err=True)
 
 
-def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
-    from gensynth.study import best_trial
+def summary_counts(study: Any) -> dict[str, int]:
+    """Trials per status, as the summary line prints them (statuses with none left out)."""
+    from gensynth.record import STATUSES, counts, read_all
 
-    best = best_trial(study)
-    trials = study.get_trials(deepcopy=False)
-    counts: dict[str, int] = {}
-    for t in trials:
-        status = t.user_attrs.get("status", t.state.name.lower())
-        counts[status] = counts.get(status, 0) + 1
-    click.echo(f"study {study.study_name}: {len(trials)} trials ("
-               + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")")
+    found = counts(read_all(study))
+    return {s: found[s] for s in STATUSES if found[s]}
+
+
+def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
+    from gensynth.study import best_record
+
+    best = best_record(study)
+    found = summary_counts(study)
+    click.echo(f"study {study.study_name}: {sum(found.values())} trials ("
+               + ", ".join(f"{v} {k}" for k, v in sorted(found.items())) + ")")
     if best is None:
         click.echo("no feasible architecture yet: see the report for the nearest misses")
     else:
-        m = best.user_attrs["metrics"]
+        m = best.metrics
         click.echo(f"best feasible: trial {best.number}, NetScore {m.get('netscore', 0):.2f}, "
                    f"proxy top-1 {m.get('accuracy', 0):.1f} %, {m['params_m']:.3f} M params, "
                    f"{m['macs_g']:.4f} G MACs, {m.get('latency_ms', 0):.2f} ms "
@@ -319,7 +312,9 @@ def export(study_name: str | None, storage: str | None, trial: str, spec_file: P
     from gensynth.export import FORMATS
     from gensynth.export import export as do_export
 
-    spec, weights, res = _export_source(study_name, storage, trial, spec_file)
+    if spec_file is None and study_name is None:
+        raise click.UsageError("give --study NAME (with --trial) or --spec FILE")
+    spec, weights, res = export_source(study_name, storage, trial, spec_file)
     path = out or Path("exports") / f"{spec.name}{FORMATS[fmt]}"
     done = do_export(spec, fmt, path, resolution or res, weights)
     kind = "proxy-trained weights" if weights is not None else "fresh weights"
@@ -327,44 +322,17 @@ def export(study_name: str | None, storage: str | None, trial: str, spec_file: P
     click.echo(f"{done}{note}")
 
 
-def _export_source(study_name: str | None, storage: str | None, trial: str,
-                   spec_file: Path | None) -> tuple[Any, Any, int]:
+def export_source(study_name: str | None, storage: str | None, trial: str,
+                  spec_file: Path | None) -> tuple[Any, Any, int]:
     """The spec, its weights (or None) and the deployment resolution to export."""
-    from gensynth.errors import ExportError
-    from gensynth.spec import ArchSpec, load_spec
-    from gensynth.study import best_trial, load_study
+    from gensynth.spec import load_spec
+    from gensynth.study import choose, deployment_resolution, load_study, trained
 
     if spec_file is not None:
         return load_spec(spec_file), None, 224
-    if study_name is None:
-        raise click.UsageError("give --study NAME (with --trial) or --spec FILE")
     study = load_study(study_name, storage)
-    if trial == "best":
-        chosen = best_trial(study)
-        if chosen is None:
-            raise ExportError(f"study {study_name!r} has no feasible trial yet; pick one with "
-                              f"--trial N (see the report's nearest misses)")
-    else:
-        last = len(study.trials) - 1
-        if not trial.isdigit() or int(trial) > last:
-            raise ExportError(f"--trial: must be 'best' or a trial number 0..{last}, "
-                              f"got {trial!r}")
-        chosen = study.trials[int(trial)]
-    if "spec" not in chosen.user_attrs:
-        raise ExportError(f"trial {chosen.number} has no recorded spec (state "
-                          f"{chosen.state.name.lower()})")
-    spec = ArchSpec.from_dict(chosen.user_attrs["spec"])
-    weights = None
-    if chosen.user_attrs.get("weights") and Path(chosen.user_attrs["weights"]).exists():
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        with safe_open(chosen.user_attrs["weights"], "pt") as f:
-            spec = ArchSpec.from_dict(json.loads(f.metadata()["spec"]))  # as trained
-        weights = load_file(chosen.user_attrs["weights"])
-    resolution = study.user_attrs.get("constraints", {}).get("deployment", {}).get(
-        "resolution", 224)
-    return spec, weights, resolution
+    spec, weights = trained(choose(study, trial))
+    return spec, weights, deployment_resolution(study)
 
 
 @main.command()

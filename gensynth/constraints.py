@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gensynth.errors import ConfigError, did_you_mean
-from gensynth.schema import Reader
-from gensynth.spec import read_document
+from gensynth.references import BUILTIN, SOURCE_KINDS
+from gensynth.schema import Reader, read_document
+from gensynth.units import OBJECTIVES, content_hash
 
-METRICS = ("accuracy", "netscore", "params_m", "macs_g", "latency_ms", "peak_activation_mb")
-DIRECTIONS = {"accuracy": "maximize", "netscore": "maximize", "params_m": "minimize",
-              "macs_g": "minimize", "latency_ms": "minimize", "peak_activation_mb": "minimize"}
 BACKENDS = ("torch", "onnxruntime")
-DATASETS = ("digits", "folder", "npz", "cifar10", "cifar100")
+DATASETS = ("digits", "folder", "npz", "cifar10", "cifar100", "idx")
+
+
+@dataclass(frozen=True)
+class Relative:
+    """A budget relative to a reference network: metric <= ratio x the reference's.
+
+    For latency, ``ratio`` is the latency ratio: ``speedup: 2`` (2x the reference's
+    throughput) is ratio 0.5. The reference is a built-in name (`gensynth references`) or
+    ``spec:PATH``, ``onnx:PATH``, ``torchscript:PATH`` (paths relative to the constraints
+    file) or ``timm:NAME``.
+    """
+
+    reference: str
+    ratio: float
+
+
+@dataclass(frozen=True)
+class RelativeFloor:
+    """An accuracy floor set by a reference trained on the same proxy with the same recipe:
+    top-1 >= the reference's top-1 - ``margin`` points."""
+
+    reference: str
+    margin: float = 0.0
+
+
+Limit = float | Relative  # an absolute budget in the metric's unit, or a relative one
 
 
 @dataclass(frozen=True)
@@ -41,16 +67,18 @@ class Rules:
     columnar_min_columns: int = 2
     no_strided_pointwise: bool = True
     aads_min_fraction: float | None = 0.75
-    accuracy_floor: float | None = None  # proxy top-1 in %
+    accuracy_floor: float | RelativeFloor | None = None  # proxy top-1 in %, or a reference
     shift_consistency_min: float | None = None  # % of shifted image pairs agreeing
 
 
 @dataclass(frozen=True)
 class Budgets:
-    params_m: float | None = None
-    macs_g: float | None = None
-    latency_ms: float | None = None
-    peak_activation_mb: float | None = None
+    """Each budget: None (off), a number in the metric's unit, or a `Relative` limit."""
+
+    params_m: Limit | None = None
+    macs_g: Limit | None = None
+    latency_ms: Limit | None = None
+    peak_activation_mb: Limit | None = None
 
 
 @dataclass(frozen=True)
@@ -104,19 +132,37 @@ class Constraints:
     budgets: Budgets = field(default_factory=Budgets)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     proxy: Proxy = field(default_factory=Proxy)
-    hash: str = ""  # sha256 of the file's text (for refusing changed files on resume)
+
+    def record(self) -> dict[str, Any]:
+        """What a study stores and compares on resume: everything but labels and the path."""
+        data = dataclasses.asdict(self)
+        for key in ("source", "name", "description"):
+            data.pop(key)
+        return json.loads(json.dumps(data))  # plain JSON: what the storage gives back
+
+    @property
+    def hash(self) -> str:
+        """Content hash of `record()`: comments and key order do not change it."""
+        return content_hash(self.record())
+
+    def references(self) -> list[str]:
+        """Every reference the budgets and rules name, in order, once each."""
+        limits = [getattr(self.budgets, f.name) for f in dataclasses.fields(self.budgets)]
+        named = [x.reference for x in limits if isinstance(x, Relative)]
+        if isinstance(self.rules.accuracy_floor, RelativeFloor):
+            named.append(self.rules.accuracy_floor.reference)
+        return list(dict.fromkeys(named))
 
 
 def load_constraints(path: str | Path) -> Constraints:
     """Read and validate a constraints YAML file (safe loader; unknown keys rejected)."""
     path = Path(path)
-    data, text = read_document(path, ConfigError, "constraints")
-    return constraints_from_dict(data, str(path), path.stem,
-                                 hashlib.sha256(text.encode()).hexdigest()[:16])
+    data, _ = read_document(path, ConfigError, "constraints")
+    return constraints_from_dict(data, str(path), path.stem)
 
 
-def constraints_from_dict(data: object, source: str = "", default_name: str = "constraints",
-                          digest: str = "") -> Constraints:
+def constraints_from_dict(data: object, source: str = "", default_name: str = "constraints"
+                          ) -> Constraints:
     r = Reader(data, source)
     c = Constraints(
         name=r.str("name", default_name), source=source,
@@ -124,7 +170,7 @@ def constraints_from_dict(data: object, source: str = "", default_name: str = "c
         deployment=_deployment(r.child("deployment", {})),
         utility=_utility(r.child("utility", {})), rules=_rules(r.child("rules", {})),
         budgets=_budgets(r.child("budgets", {})), latency=_latency(r.child("latency", {})),
-        proxy=_proxy(r.child("proxy", {})), hash=digest)
+        proxy=_proxy(r.child("proxy", {})))
     r.done()
     return c
 
@@ -140,8 +186,8 @@ def _utility(r: Reader) -> Utility:
     kind = r.choice("kind", ("netscore", "pareto"), "netscore")
     objectives = r.list("objectives", ["accuracy", "latency_ms"], min_len=1)
     for i, name in enumerate(objectives):
-        r.check(f"objectives[{i}]", name in METRICS, f"must be one of: {', '.join(METRICS)}, "
-                f"got {name!r}{did_you_mean(name, METRICS)}")
+        r.check(f"objectives[{i}]", name in OBJECTIVES, f"must be one of: "
+                f"{', '.join(OBJECTIVES)}, got {name!r}{did_you_mean(name, OBJECTIVES)}")
     r.check("objectives", kind != "pareto" or len(objectives) >= 2,
             f"a pareto utility needs at least 2 objectives, got {len(objectives)}")
     u = Utility(kind, r.float("alpha", 2.0, low=0.0), r.float("beta", 0.5, low=0.0),
@@ -159,7 +205,7 @@ def _rules(r: Reader) -> Rules:
         min_stages, min_columns = c.int("min_stages", 2, low=1), c.int("min_columns", 2, low=2)
         c.done()
     aads = _optional(r, "aads", "min_fraction", 0.75, low=0.0, high=1.0)
-    floor = _optional(r, "accuracy_floor", "min_top1", None, low=0.0, high=100.0)
+    floor = _floor(r)
     shift = _optional(r, "shift_consistency", "min_percent", None, low=0.0, high=100.0)
     rules = Rules(min_stages, min_columns, r.bool("no_strided_pointwise", True), aads, floor,
                   shift)
@@ -181,11 +227,56 @@ def _optional(r: Reader, key: str, inner: str, default: float | None, low: float
     return number
 
 
+def _floor(r: Reader) -> float | RelativeFloor | None:
+    """`{min_top1: X}` (absolute %) or `{reference: NAME, margin: points}`; false: off."""
+    value = r.raw("accuracy_floor", None)
+    if value is None or value is False:
+        return None
+    child = r.child("accuracy_floor")
+    if isinstance(value, dict) and "reference" in value:
+        floor = RelativeFloor(_reference(child, "reference"),
+                              child.float("margin", 0.0, low=-100.0, high=100.0))
+    else:
+        floor = child.float("min_top1", low=0.0, high=100.0)
+    child.done()
+    return floor
+
+
 def _budgets(r: Reader) -> Budgets:
-    b = Budgets(*(r.float(k, None, low=0.0, low_open=True)
-                  for k in ("params_m", "macs_g", "latency_ms", "peak_activation_mb")))
+    b = Budgets(*(_limit(r, k) for k in ("params_m", "macs_g", "latency_ms",
+                                         "peak_activation_mb")))
     r.done()
     return b
+
+
+def _limit(r: Reader, key: str) -> Limit | None:
+    """A number (absolute, in the key's unit) or `{at_most: R, of: REF}`; for latency also
+    `{speedup: S, over: REF}` (at least S x the reference's throughput)."""
+    value = r.raw(key, None)
+    if not isinstance(value, dict):
+        return r.float(key, None, low=0.0, low_open=True)
+    child = r.child(key)
+    if key == "latency_ms" and ("speedup" in value or "over" in value):
+        limit = Relative(_reference(child, "over"),
+                         1.0 / child.float("speedup", low=0.0, low_open=True, high=1e6))
+    else:
+        limit = Relative(_reference(child, "of"),
+                         child.float("at_most", low=0.0, low_open=True, high=1e6))
+    child.done()
+    return limit
+
+
+def _reference(r: Reader, key: str) -> str:
+    """A built-in reference name, or KIND:PATH_OR_NAME with KIND in spec/onnx/torchscript/timm."""
+    name = r.str(key)
+    kind, sep, rest = name.partition(":")
+    if sep:
+        r.check(key, kind in SOURCE_KINDS and bool(rest), f"must be KIND:PATH with KIND one of: "
+                f"{', '.join(SOURCE_KINDS)}, got {name!r}{did_you_mean(kind, SOURCE_KINDS)}")
+    else:
+        r.check(key, name in BUILTIN, f"must be a built-in reference ({', '.join(BUILTIN)}) or "
+                f"KIND:PATH, got {name!r}{did_you_mean(name, BUILTIN)}")
+    return name
 
 
 def _latency(r: Reader) -> LatencyConfig:
@@ -221,3 +312,22 @@ def _proxy(r: Reader) -> Proxy:
     augment.done()
     r.done()
     return p
+
+
+def with_dataset(c: Constraints, data: str | None) -> Constraints:
+    """Override the proxy dataset with ``DATASET[:PATH]`` (validated like the file's key).
+
+    Example:
+        >>> with_dataset(Constraints("x"), "npz:/data/x.npz").proxy.dataset
+        'npz'
+    """
+    if not data:
+        return c
+    name, _, path = data.partition(":")
+    if name not in DATASETS:
+        raise ConfigError(f"--data: unknown dataset {name!r}; expected one of: "
+                          f"{', '.join(DATASETS)}{did_you_mean(name, DATASETS)}")
+    if name != "digits" and not path:
+        raise ConfigError(f"--data: dataset {name!r} needs a path, e.g. {name}:/data/x")
+    proxy = dataclasses.replace(c.proxy, dataset=name, path=path or None)
+    return dataclasses.replace(c, proxy=proxy)

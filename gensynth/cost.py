@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gensynth.blocks import (
+from gensynth.plan import (
     BlockPlan,
     Blur,
     Conv,
@@ -21,9 +21,10 @@ from gensynth.blocks import (
     HalfMaxPool,
     Layer,
     Linear,
+    NetPlan,
     Norm,
+    network_plan,
 )
-from gensynth.build import network_plan
 from gensynth.spec import ArchSpec
 
 BYTES_PER_VALUE = 4  # float32
@@ -84,8 +85,8 @@ class Cost:
         return self.peak_activation_bytes / 1e6
 
 
-def cost(spec: ArchSpec, resolution: int = 224) -> Cost:
-    """Count params, MACs and peak activation memory of a spec at a square input.
+def cost(spec: ArchSpec | NetPlan, resolution: int = 224) -> Cost:
+    """Count params, MACs and peak activation memory of a spec (or plan) at a square input.
 
     Example:
         >>> from gensynth.spec import Stage
@@ -93,17 +94,18 @@ def cost(spec: ArchSpec, resolution: int = 224) -> Cost:
         >>> c.params > 0 and c.macs > 0
         True
     """
-    shape = Shape(spec.in_channels, resolution, resolution)
+    plan = spec if isinstance(spec, NetPlan) else network_plan(spec)
+    shape = Shape(plan.in_channels, resolution, resolution)
     sections, layers = [], []
-    for section in network_plan(spec):
+    for section in plan.sections:
         start, first = shape, len(layers)
         for block in section.blocks:
             shape = _walk_block(block, shape, layers)
         mine = layers[first:]
-        sections.append(SectionCost(
-            section.name, start, shape, section.columns, section.depth,
-            sum(x.params for x in mine) + sum(b.kind == "ac" for b in section.blocks),
-            sum(x.macs for x in mine)))
+        extra = sum(_block_params(b) for b in section.blocks)
+        sections.append(SectionCost(section.name, start, shape, section.columns, section.depth,
+                                    sum(x.params for x in mine) + extra,
+                                    sum(x.macs for x in mine)))
     peak = max((x.shape_in.numel + x.shape_out.numel for x in layers
                 if isinstance(x.layer, (Conv, Blur, Linear))), default=0)
     return Cost(resolution, sum(s.params for s in sections), sum(s.macs for s in sections),
@@ -119,6 +121,13 @@ def plan_cost(blocks: tuple[BlockPlan, ...] | list[BlockPlan], shape: Shape
     return shape, layers
 
 
+def _block_params(block: BlockPlan) -> int:
+    """Parameters a block holds outside its layers: the AC's learned scale."""
+    nested = sum(_block_params(x) for branch in block.branches for x in branch
+                 if isinstance(x, BlockPlan))
+    return nested + (block.kind == "ac")
+
+
 def _walk_block(block: BlockPlan, shape: Shape, out: list[LayerCost]) -> Shape:
     """Append the cost of every layer of a block; return the block's output shape."""
     if block.kind == "ac":
@@ -126,13 +135,19 @@ def _walk_block(block: BlockPlan, shape: Shape, out: list[LayerCost]) -> Shape:
         inner = _walk(query, shape, out)
         _walk(expand, Shape(inner.c, shape.h, shape.w), out)
         return shape
+    if block.kind == "se":  # the gate is (c, 1, 1), broadcast over the input
+        _walk(block.branches[0], shape, out)
+        return shape
     results = [_walk(branch, shape, out) for branch in block.branches]
     assert all(r == results[0] for r in results), f"branch shapes differ in {block.label}"
     return results[0]
 
 
-def _walk(layers: tuple[Layer, ...], shape: Shape, out: list[LayerCost]) -> Shape:
+def _walk(layers: tuple[Layer | BlockPlan, ...], shape: Shape, out: list[LayerCost]) -> Shape:
     for layer in layers:
+        if isinstance(layer, BlockPlan):
+            shape = _walk_block(layer, shape, out)
+            continue
         shape_out, params, macs = _layer_cost(layer, shape)
         out.append(LayerCost(layer, shape, shape_out, params, macs))
         shape = shape_out
@@ -142,17 +157,17 @@ def _walk(layers: tuple[Layer, ...], shape: Shape, out: list[LayerCost]) -> Shap
 def _layer_cost(layer: Layer, s: Shape) -> tuple[Shape, int, int]:
     """Output shape, params and MACs of one layer given its input shape."""
     match layer:
-        case Conv(c_in, c_out, k, stride, groups):
+        case Conv(c_in, c_out, k, stride, groups, bias):
             o = Shape(c_out, (s.h - 1) // stride + 1, (s.w - 1) // stride + 1)  # padding k//2
             weights = c_out * (c_in // groups) * k * k
-            return o, weights, weights * o.h * o.w
+            return o, weights + c_out * bias, weights * o.h * o.w
         case Blur(c, k, stride):
             o = Shape(c, (s.h - 1) // stride + 1, (s.w - 1) // stride + 1)  # padding k-1
             return o, 0, o.numel * k * k
         case HalfMaxPool():
             return Shape(s.c, (s.h + 1) // 2, (s.w + 1) // 2), 0, 0
         case GlobalPool():
-            return Shape(s.c, 1, 1), 0, 0
+            return Shape(s.c, 1, 1), 0, 0  # flattened or kept as (c, 1, 1): same count
         case Linear(c_in, c_out):
             return Shape(c_out, 1, 1), c_in * c_out + c_out, c_in * c_out
         case Norm(c):

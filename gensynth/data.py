@@ -1,7 +1,9 @@
-"""Proxy-task datasets behind one interface: digits (the default), image folder, .npz, CIFAR."""
+"""Proxy-task datasets behind one interface: digits (the default), image folder, .npz, CIFAR,
+and the MNIST-family IDX format (Fashion-MNIST: apt-get install dataset-fashion-mnist)."""
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +17,9 @@ from gensynth.constraints import Proxy
 from gensynth.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+IDX_MAX_BYTES = 2**31  # refuse headers that announce more than 2 GiB
 
 
 @dataclass(frozen=True)
@@ -53,31 +58,49 @@ def load_dataset(proxy: Proxy, channels: int = 3) -> ProxyData:
     """
     readers: dict[str, Callable[[Path, int], tuple[np.ndarray, np.ndarray]]] = {
         "digits": lambda p, r: _digits(), "folder": _folder, "npz": lambda p, r: _npz(p),
-        "cifar10": lambda p, r: _cifar(p), "cifar100": lambda p, r: _cifar(p)}
+        "cifar10": lambda p, r: _cifar(p), "cifar100": lambda p, r: _cifar(p),
+        "idx": lambda p, r: _idx(p)}
     path = Path(proxy.path) if proxy.path else Path("<sklearn digits>")
     images, labels = readers[proxy.dataset](path, proxy.resolution)
     images, labels = _check(images, labels, path)
-    x = _to_channels(torch.from_numpy(images).float(), channels, path)
+    test_from = _idx_train_count(path) if proxy.dataset == "idx" else None
+    classes, y = np.unique(labels, return_inverse=True)
+    name = (f"{proxy.dataset} ({path})" if proxy.path
+            else "digits (scikit-learn, 1797 real 8x8 images)")
+    train, val = _split(name, len(y), proxy, test_from)
+    keep = torch.cat([train, val])  # resize only the images used
+    x = _to_channels(torch.from_numpy(images[keep.numpy()]).float(), channels, path)
     x = F.interpolate(x, size=(proxy.resolution, proxy.resolution), mode="bilinear",
                       align_corners=False, antialias=True)
-    classes, y = np.unique(labels, return_inverse=True)
-    return _split(f"{proxy.dataset} ({path})" if proxy.path else "digits (scikit-learn, 1797 "
-                  "real 8x8 images)", x, torch.from_numpy(y.astype(np.int64)), len(classes), proxy)
-
-
-def _split(name: str, x: torch.Tensor, y: torch.Tensor, classes: int, proxy: Proxy) -> ProxyData:
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(proxy.seed))
-    if proxy.max_images:
-        order = order[: proxy.max_images]
-    n_val = max(1, round(len(order) * proxy.val_fraction))
-    val, train = order[:n_val], order[n_val:]
-    if len(train) == 0:
-        raise DataError(f"{name}: too few images ({len(order)}) to split off a validation set")
-    mean = x[train].mean(dim=(0, 2, 3))
-    std = x[train].std(dim=(0, 2, 3)).clamp_min(1e-6)
+    y = torch.from_numpy(y.astype(np.int64))[keep]
+    n = len(train)
+    mean = x[:n].mean(dim=(0, 2, 3))
+    std = x[:n].std(dim=(0, 2, 3)).clamp_min(1e-6)
     x = (x - mean[:, None, None]) / std[:, None, None]
-    return ProxyData(name, x[train].contiguous(), y[train], x[val].contiguous(), y[val], classes,
+    return ProxyData(name, x[:n].contiguous(), y[:n], x[n:].contiguous(), y[n:], len(classes),
                      tuple(mean.tolist()), tuple(std.tolist()))
+
+
+def _split(name: str, count: int, proxy: Proxy, test_from: int | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of a seeded random train/validation split; with ``test_from`` (IDX data)
+    images from that index on are the published test split, which becomes the validation set."""
+    gen = torch.Generator().manual_seed(proxy.seed)
+    if test_from is None:
+        order = torch.randperm(count, generator=gen)
+        if proxy.max_images:
+            order = order[: proxy.max_images]
+        n_val = max(1, round(len(order) * proxy.val_fraction))
+        val, train = order[:n_val], order[n_val:]
+    else:
+        train = torch.randperm(test_from, generator=gen)
+        val = test_from + torch.randperm(count - test_from, generator=gen)
+        if proxy.max_images:
+            n_val = max(1, round(proxy.max_images * proxy.val_fraction))
+            train, val = train[: proxy.max_images - n_val], val[:n_val]
+    if len(train) == 0:
+        raise DataError(f"{name}: too few images ({count}) to split off a validation set")
+    return train, val
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +161,69 @@ def _cifar(path: Path) -> tuple[np.ndarray, np.ndarray]:
         except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
             raise DataError(f"{f}: not a CIFAR batch ({type(exc).__name__}: {exc})") from None
     return np.concatenate(images).astype(np.float32) / 255.0, np.array(labels)
+
+
+def _idx(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-family IDX files in a folder: train + t10k images and labels (.gz or not)."""
+    if not path.is_dir():
+        raise DataError(f"{path}: not a folder (expected {', '.join(IDX_FILES['train'])} and "
+                        f"the t10k files, optionally .gz)")
+    parts = {split: [_idx_array(_idx_file(path, name)) for name in names]
+             for split, names in IDX_FILES.items()}
+    for split, (images, labels) in parts.items():
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{path}: {split} images {images.shape} and labels {labels.shape} "
+                            f"do not pair up (expected (N, H, W) and (N,))")
+    images = np.concatenate([parts["train"][0], parts["test"][0]])[:, None]
+    labels = np.concatenate([parts["train"][1], parts["test"][1]])
+    return images.astype(np.float32) / 255.0, labels
+
+
+def _idx_train_count(path: Path) -> int:
+    return _idx_header(_idx_file(path, IDX_FILES["train"][1]))[1][0]
+
+
+def _idx_file(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{folder}: missing {name} (or {name}.gz)")
+
+
+def _idx_open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
+    """(header bytes, dims) of an unsigned-byte IDX file."""
+    try:
+        with _idx_open(path) as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or not 1 <= magic[3] <= 4:
+                raise DataError(f"{path}: not an unsigned-byte IDX file (magic {magic.hex()})")
+            raw = f.read(4 * magic[3])
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(raw) < 4 * magic[3]:
+        raise DataError(f"{path}: truncated IDX header")
+    dims = tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(0, len(raw), 4))
+    if int(np.prod(dims, dtype=np.float64)) > IDX_MAX_BYTES:
+        raise DataError(f"{path}: IDX header announces {dims}, more than {IDX_MAX_BYTES} bytes")
+    return 4 + len(raw), dims
+
+
+def _idx_array(path: Path) -> np.ndarray:
+    offset, dims = _idx_header(path)
+    size = int(np.prod(dims))
+    try:
+        with _idx_open(path) as f:
+            f.read(offset)
+            data = f.read(size + 1)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: cannot read IDX file ({exc})") from None
+    if len(data) != size:
+        raise DataError(f"{path}: IDX data holds {len(data)} bytes, its header says {size}")
+    return np.frombuffer(data, np.uint8).reshape(dims)
 
 
 def _nchw(images: np.ndarray, path: Path) -> np.ndarray:

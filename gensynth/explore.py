@@ -12,16 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from gensynth.constraints import Constraints
 from gensynth.errors import StudyError
 from gensynth.inquisitor import Assessment, Inquisitor
+from gensynth.record import DONE_STATES, TrialRecord, read_all
 from gensynth.study import (
-    DONE_STATES,
     ExploreConfig,
     best_value,
-    feasible_trials,
     make_pruner,
     make_sampler,
     open_storage,
@@ -29,6 +28,8 @@ from gensynth.study import (
     weights_dir,
 )
 from gensynth.utility import objective_directions, placeholder
+
+SAME_FAILURE_STOP = 5  # a run whose first N trials all fail the same way stops and says why
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Objective:
             return self._copy(trial, earlier)
         report = None if len(self.directions) > 1 else _reporter(trial)
         a = self.inquisitor.assess(spec, report)
-        record(trial, a)
+        TrialRecord.of(a).write(trial)
         if a.status == "pruned":
             raise optuna.TrialPruned(a.reason)
         if a.state_dict is not None and self._improves(trial.study, a):
@@ -73,13 +74,8 @@ class Objective:
         return values[0] if len(values) == 1 else values
 
     def _copy(self, trial: optuna.Trial, earlier: FrozenTrial) -> float | list[float]:
-        for key, value in earlier.constraints.items():
-            trial.set_constraint(key, value)
-        for key, value in earlier.user_attrs.items():
-            if key not in ("worker", "seed", "retry_of"):
-                trial.set_user_attr(key, value)
-        trial.set_user_attr("duplicate_of", earlier.number)
-        if earlier.state == TrialState.PRUNED:
+        TrialRecord.read(earlier).copy_to(trial, earlier.number)
+        if earlier.state == optuna.trial.TrialState.PRUNED:
             raise optuna.TrialPruned(f"same spec as trial {earlier.number}")
         return earlier.values[0] if len(earlier.values) == 1 else list(earlier.values)
 
@@ -99,7 +95,7 @@ class Objective:
         trained = self.inquisitor.proxy_spec(a.spec)  # the proxy task's classes
         save_file({k: v.contiguous() for k, v in a.state_dict.items()}, str(path),
                   metadata={"spec": trained.to_json()})
-        return str(path)
+        return str(path.resolve())
 
 
 def _reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
@@ -111,23 +107,11 @@ def _reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
 
 
 def _assessed(study: optuna.Study, spec_hash: str) -> FrozenTrial | None:
+    """The finished trial that already assessed this spec, if any."""
     for t in study.get_trials(deepcopy=False, states=DONE_STATES):
         if t.user_attrs.get("hash") == spec_hash:
             return t
     return None
-
-
-def record(trial: optuna.Trial, a: Assessment) -> None:
-    """Constraints for the sampler, and every fact for the report, on the trial."""
-    for rule, v in a.violations.items():
-        trial.set_constraint(rule, v)
-    if a.status == "failed":
-        trial.set_constraint("failed", 1.0)
-    attrs = {"spec": a.spec.to_dict(), "hash": a.spec.hash, "status": a.status,
-             "stage": a.stage, "reason": a.reason, "metrics": a.metrics,
-             "violations": a.violations, "timings": a.timings, "history": a.history}
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
 
 
 def objective_values(metrics: dict[str, float], c: Constraints,
@@ -137,9 +121,23 @@ def objective_values(metrics: dict[str, float], c: Constraints,
 
 
 def progress_of(study: optuna.Study, target: int, started: float, started_done: int) -> Progress:
-    done = len(study.get_trials(deepcopy=False, states=DONE_STATES))
-    return Progress(done, target, len(feasible_trials(study)), best_value(study),
-                    time.time() - started, started_done)
+    records = read_all(study)
+    done = sum(r.state in ("complete", "pruned") for r in records)
+    feasible = sum(r.feasible and r.state == "complete" for r in records)
+    return Progress(done, target, feasible, best_value(study), time.time() - started,
+                    started_done)
+
+
+def check_failures(study: optuna.Study, started_number: int) -> None:
+    """Stop a run whose trials all fail the same way (a broken setup, not bad candidates)."""
+    mine = [r for r in read_all(study) if r.number >= started_number
+            and r.state in ("complete", "pruned", "fail")]
+    if len(mine) < SAME_FAILURE_STOP or any(r.status != "failed" for r in mine):
+        return
+    kinds = {tuple(r.reason.split(":")[:2]) for r in mine}  # (stage, exception type)
+    if len(kinds) == 1:
+        raise StudyError(f"the first {len(mine)} trials of this run all failed the same way "
+                         f"({mine[0].reason}); fix the cause and run again to resume")
 
 
 # --- running ---------------------------------------------------------------------------
@@ -152,8 +150,6 @@ def explore(cfg: ExploreConfig, on_progress: Callable[[Progress], None] | None =
         ...                               load_space("generators/attendnext.yaml"),
         ...                               "edge", default_storage("edge")))  # doctest: +SKIP
     """
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = open_study(cfg)
     started, started_done = time.time(), len(study.get_trials(deepcopy=False,
                                                                 states=DONE_STATES))
@@ -179,13 +175,22 @@ def make_inquisitor(c: Constraints) -> Inquisitor:
 def _run_here(cfg: ExploreConfig, study: optuna.Study, inquisitor: Inquisitor, remaining: int,
               on_progress: Callable[[Progress], None] | None, started: float,
               started_done: int) -> None:
+    first = len(study.get_trials(deepcopy=False))
+
     def tick(s: optuna.Study, t: FrozenTrial) -> None:
         if on_progress is not None:
             on_progress(progress_of(s, cfg.trials, started, started_done))
+        check_failures(s, first)
 
-    study.optimize(Objective(cfg, inquisitor), n_trials=remaining, timeout=cfg.timeout,
-                   callbacks=[optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES),
-                              tick])
+    _optimize(study, Objective(cfg, inquisitor), remaining, cfg,
+              [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES), tick])
+
+
+def _optimize(study: optuna.Study, objective: Objective, n: int, cfg: ExploreConfig,
+              callbacks: list) -> None:
+    with warnings.catch_warnings():  # named constraints are experimental in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.optimize(objective, n_trials=n, timeout=cfg.timeout, callbacks=callbacks)
 
 
 def _run_workers(cfg: ExploreConfig, study: optuna.Study,
@@ -193,7 +198,8 @@ def _run_workers(cfg: ExploreConfig, study: optuna.Study,
                  started_done: int) -> None:
     """N local processes on the same storage; this process only watches and reports."""
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(cfg, i), daemon=False)
+    level = optuna.logging.get_verbosity()
+    procs = [ctx.Process(target=_worker, args=(cfg, i, level), daemon=False)
              for i in range(cfg.workers)]
     for p in procs:
         p.start()
@@ -217,25 +223,22 @@ def _enough(study: optuna.Study, target: int) -> bool:
     return len(study.get_trials(deepcopy=False, states=DONE_STATES)) >= target
 
 
-def _worker(cfg: ExploreConfig, index: int) -> None:
+def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
     import torch
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore")
+    optuna.logging.set_verbosity(log_level)  # this process is ours: the parent's setting
     threads = max(1, cfg.constraints.proxy.threads // cfg.workers)
     proxy = dataclasses.replace(cfg.constraints.proxy, threads=threads)
     c = dataclasses.replace(cfg.constraints, proxy=proxy)
     torch.set_num_threads(threads)
     directions = objective_directions(c.utility)
     study = optuna.load_study(study_name=cfg.study, storage=open_storage(cfg.storage),
-                              sampler=make_sampler(cfg.sampler, cfg.seed + index,
-                                                   len(directions) > 1),
+                              sampler=make_sampler(cfg.sampler, cfg.seed + index),
                               pruner=make_pruner(directions, c.proxy.epochs))
     if _enough(study, cfg.trials):
         return
-    study.optimize(Objective(cfg, make_inquisitor(c)), n_trials=cfg.trials,
-                   timeout=cfg.timeout,
-                   callbacks=[optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES)])
+    _optimize(study, Objective(cfg, make_inquisitor(c)), cfg.trials, cfg,
+              [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES)])
 
 
 def _log_run(study: optuna.Study, started: float, started_done: int) -> None:

@@ -12,21 +12,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gensynth import blocks
-from gensynth.build import build_model, network_plan
+from gensynth import blocks, plan
+from gensynth.build import build_model
 from gensynth.errors import ExportError, did_you_mean
 from gensynth.latency import onnx_bytes
+from gensynth.plan import network_plan
 from gensynth.spec import ArchSpec
 
 FORMATS = {"json": ".json", "onnx": ".onnx", "torchscript": ".pt", "py": ".py",
            "safetensors": ".safetensors"}
 TOLERANCE = 1e-4
-# What the standalone .py file needs from gensynth.blocks, copied from its real source.
-_STANDALONE = [blocks.Conv, blocks.Norm, blocks.Act, blocks.Blur, blocks.MaxShift,
-               blocks.HalfMaxPool, blocks.GlobalPool, blocks.Dropout, blocks.Linear,
-               blocks.BlockPlan, blocks.BlurPool, blocks._MaxShift, blocks._HalfMaxPool,
-               blocks._GlobalPool, blocks.make_layer, blocks.make_branch, blocks.Residual,
-               blocks.ConvEntry, blocks.DCAC, blocks.AttentionCondenser, blocks.make_block]
+# What the standalone .py file needs from gensynth.plan and gensynth.blocks, copied from
+# their real source.
+_STANDALONE = [plan.Conv, plan.Norm, plan.Act, plan.Blur, plan.MaxShift, plan.HalfMaxPool,
+               plan.GlobalPool, plan.Dropout, plan.Linear, plan.BlockPlan, blocks.BlurPool,
+               blocks.MaxShiftPool, blocks.HalfMaxPool2d, blocks.GlobalAvgPool,
+               blocks.make_layer, blocks.make_branch, blocks._zero_last_norm, blocks.Residual,
+               blocks.Add, blocks.ConvEntry, blocks.DCAC, blocks.AttentionCondenser,
+               blocks.SqueezeExcite, blocks.make_block]
 
 
 def export(spec: ArchSpec, fmt: str, out: str | Path, resolution: int = 224,
@@ -107,16 +110,31 @@ def _write_py(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor, out: Path
 
 def standalone_source(spec: ArchSpec) -> str:
     """Python source that rebuilds the network with nothing but torch installed."""
-    sections = {s.name: list(s.blocks) for s in network_plan(spec)}
-    plan = "PLAN = {\n" + "".join(
+    sections = {s.name: list(s.blocks) for s in network_plan(spec).sections}
+    plan_text = "PLAN = {\n" + "".join(
         f"    {name!r}: [\n" + "".join(f"        {b!r},\n" for b in items) + "    ],\n"
         for name, items in sections.items()) + "}\n"
     parts = [_HEADER.format(name=spec.name, hash=spec.hash),
-             f"BINOMIAL = {blocks.BINOMIAL!r}\nPAD_MODES = {blocks.PAD_MODES!r}\n"
-             f"BLOCK_KINDS = {blocks.BLOCK_KINDS!r}\n"]
-    parts += [inspect.getsource(obj) for obj in _STANDALONE]
-    parts += [plan, _FOOTER]
+             f"BINOMIAL = {plan.BINOMIAL!r}\nPAD_MODES = {blocks.PAD_MODES!r}\n"
+             f"BLOCK_KINDS = {plan.BLOCK_KINDS!r}\n"]
+    parts += [inspect.getsource(obj) for obj in _STANDALONE[:10]]
+    parts += ["Layer = Conv | Norm | Act | Blur | MaxShift | HalfMaxPool | GlobalPool | Dropout"
+              " | Linear\n"]
+    parts += [inspect.getsource(obj) for obj in _STANDALONE[10:]]
+    parts += [_registries()]
+    parts += [plan_text, _FOOTER]
     return "\n\n".join(parts)
+
+
+def _registries() -> str:
+    """The source of gensynth.blocks' registry dicts (module-level assignments)."""
+    import ast
+
+    source = inspect.getsource(blocks)
+    names = {"ACTIVATION_MODULES", "LAYER_MODULES", "BLOCK_MODULES"}
+    return "\n\n".join(
+        ast.get_source_segment(source, node) for node in ast.parse(source).body
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) in names)
 
 
 def _import_file(path: Path):

@@ -1,19 +1,36 @@
-"""Draw an ArchSpec as an SVG in the style of the AttendNeXt figure: stages left to right,
-parallel columns as parallel lanes, block kinds in distinct colours, repeats as "Nx"."""
+"""Draw a network plan as an SVG in the style of the AttendNeXt figure: stages left to right,
+parallel columns as parallel lanes, block kinds in distinct colours, repeats as "Nx".
+
+The drawing walks the same plan that `build` runs and `cost` counts, so it shows the
+layers in the order the network applies them."""
 
 from __future__ import annotations
 
 from html import escape
 
 from gensynth.cost import cost
-from gensynth.spec import AADS_KINDS, ArchSpec, Stage
+from gensynth.plan import (
+    BlockPlan,
+    Blur,
+    Conv,
+    GlobalPool,
+    HalfMaxPool,
+    Layer,
+    Linear,
+    MaxShift,
+    NetPlan,
+    block_layers,
+    network_plan,
+)
+from gensynth.spec import ArchSpec
 
 COLORS = {
     "DC-AC": "#7b4fd6", "AC (original)": "#c8559f", "conv entry": "#4f7bd6",
     "AADS (BlurPool)": "#2e9e5b", "aliased downsample": "#d64f4f", "3x3 column conv": "#f0a830",
-    "1x1 conv": "#58b4d1", "pooling": "#9e9e9e", "FC": "#3a3a3a",
+    "1x1 conv": "#58b4d1", "pooling": "#9e9e9e", "FC": "#3a3a3a", "SE": "#8bc34a",
 }
-ENTRY_COLOR = {"dcac": "DC-AC", "ac": "AC (original)", "conv": "conv entry"}
+BLOCK_COLOR = {"dcac": "DC-AC", "ac": "AC (original)", "sum": "conv entry"}
+BLOCK_TEXT = {"dcac": "DC-AC", "ac": "AC", "sum": "conv"}
 LANE_H, LANE_GAP, MAX_LANES = 20, 6, 8
 FULL_W, LANE_W, GAP = 56, 32, 10
 
@@ -21,6 +38,7 @@ FULL_W, LANE_W, GAP = 56, 32, 10
 class _Canvas:
     def __init__(self, lanes: int) -> None:
         self.items: list[str] = []
+        self.used: set[str] = set()  # colours drawn, for the legend
         self.x, self.top = 16, 58
         self.lanes = lanes
         self.height = lanes * LANE_H + (lanes - 1) * LANE_GAP
@@ -32,6 +50,8 @@ class _Canvas:
     def box(self, x: float, y: float, w: float, h: float, kind: str, text: str,
             sub: str = "", title: str = "") -> None:
         fill = COLORS.get(kind, "#ffffff")
+        if kind in COLORS:
+            self.used.add(kind)
         ink = "#222" if kind in ("3x3 column conv", "1x1 conv", "pooling", "") else "#fff"
         tip = f"<title>{escape(title or (text + ' ' + sub).strip())}</title>"
         self.items.append(
@@ -81,80 +101,131 @@ class _Canvas:
             self.label(x0, self.top - 19 + 10 * i, sub, 9)
 
 
-def draw(spec: ArchSpec, resolution: int = 224) -> str:
-    """The SVG (a string) of a spec; block widths and resolutions at ``resolution``."""
-    lanes = min(MAX_LANES, max([spec.stem.columns, *(s.columns for s in spec.stages)]))
-    c = _Canvas(max(lanes, 2))
-    sections = cost(spec, resolution).sections
-    c.full("", "input", f"{spec.in_channels}x{resolution}x{resolution}")
-    _stem(c, spec, sections[0])
-    for i, (stage, sec) in enumerate(zip(spec.stages, sections[1:-1], strict=True), start=1):
-        _stage(c, i, stage, sec)
-    if spec.head.width:
-        c.full("1x1 conv", "1x1", str(spec.head.width), w=LANE_W + 8)
-    c.full("pooling", "GAP", str(spec.out_channels), w=LANE_W + 8)
-    c.full("FC", "FC", str(spec.num_classes), w=LANE_W + 8)
-    width = c.x + 8
+def draw(spec: ArchSpec | NetPlan, resolution: int = 224) -> str:
+    """The SVG (a string) of a spec or plan; block widths and resolutions at ``resolution``."""
+    plan = spec if isinstance(spec, NetPlan) else network_plan(spec)
+    groups = [x.groups for x in _all_layers(plan) if isinstance(x, Conv) and x.k == 3]
+    c = _Canvas(max(2, min(MAX_LANES, max(groups, default=1))))
+    sections = cost(plan, resolution).sections
+    c.full("", "input", f"{plan.in_channels}x{resolution}x{resolution}")
+    for section, sec in zip(plan.sections, sections, strict=True):
+        x0 = c.x
+        for block, repeats in _runs(section.blocks):
+            _block(c, block, repeats)
+        if section.name != "head":
+            c.frame(x0, section.name.replace("stage", "stage "),
+                    f"{sec.shape_out.h}x{sec.shape_out.w}, {sec.shape_out.c} ch",
+                    f"{section.columns} col")
     legend_y = c.top + c.height + 42
     x = 16
     for name, color in COLORS.items():
+        if name not in c.used:
+            continue
         c.items.append(f'<rect x="{x}" y="{legend_y - 9}" width="12" height="12" rx="2" '
                        f'fill="{color}"/>')
         c.label(x + 16, legend_y + 1, name, 10)
         x += 30 + 6.2 * len(name)
-    width = max(width, x)
+    width = max(c.x + 8, x)
     line = (f'<line x1="16" y1="{c.mid:.1f}" x2="{c.x - GAP:.1f}" y2="{c.mid:.1f}" '
             f'stroke="#888" stroke-width="1.5"/>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="archgraph" viewBox="0 0 {width:.0f} '
             f'{legend_y + 14:.0f}" width="{width:.0f}" height="{legend_y + 14:.0f}" '
             f'font-family="Helvetica, Arial, sans-serif" role="img" '
-            f'aria-label="{escape(spec.name)} architecture">{line}{"".join(c.items)}</svg>')
+            f'aria-label="{escape(plan.name)} architecture">{line}{"".join(c.items)}</svg>')
 
 
-def _down(c: _Canvas, kind: str, blur: int) -> None:
-    aads = kind in AADS_KINDS
-    name = {"blur": f"blur{blur}", "avg": "avg", "maxblur": f"maxblur{blur}",
-            "strided_conv": "3x3 s2", "strided_pointwise": "1x1 s2"}[kind]
-    c.full("AADS (BlurPool)" if aads else "aliased downsample", name, "/2", w=LANE_W + 12,
-           title=f"{kind} downsampling ({'anti-aliased' if aads else 'aliased'})")
+def _all_layers(plan: NetPlan) -> list[Layer]:
+    return [x for s in plan.sections for b in s.blocks for x in block_layers(b)]
 
 
-def _stem(c: _Canvas, spec: ArchSpec, sec) -> None:
-    x0, stem = c.x, spec.stem
-    strided = stem.conv_downsample == "strided_conv"
-    c.full("3x3 column conv", "3x3 conv", f"s2, {stem.width}" if strided else str(stem.width),
-           w=FULL_W, title="stem convolution")
-    if not strided:
-        _down(c, stem.conv_downsample, stem.blur_size)
-    c.lanes_of(stem.columns, [("3x3 column conv", f"{stem.width // stem.columns}")])
-    if stem.downsample != "none":
-        _down(c, stem.downsample, stem.blur_size)
-    c.frame(x0, "stem", f"{sec.shape_out.h}x{sec.shape_out.w}, {stem.columns} col", "")
-
-
-def _stage(c: _Canvas, i: int, s: Stage, sec) -> None:
-    x0 = c.x
-    if s.stride == 2:
-        _down(c, s.downsample, s.blur_size)
-    entry = ENTRY_COLOR[s.entry]
-    c.full(entry, {"dcac": "DC-AC", "ac": "AC", "conv": "conv"}[s.entry],
-           f"-> {s.out_channels}", title=f"entry: {entry}, {sec.shape_in.c} -> "
-                                         f"{s.out_channels} channels"
-           + (f", {s.gate} gate" if s.entry == "dcac" else ""))
-    if s.depth > 1:
-        per = s.width // s.columns
-        mixed = s.interaction == "mixed"
-        if s.block == "basic":
-            column = [("3x3 column conv", str(per)), ("3x3 column conv", str(per))]
-            dense = {2} if mixed else set()
-            if mixed:
-                column.append(("1x1 conv", "1x1"))
+def _runs(blocks: tuple[BlockPlan, ...]) -> list[tuple[BlockPlan, int]]:
+    """Consecutive identical blocks as (block, repeats)."""
+    runs: list[tuple[BlockPlan, int]] = []
+    for b in blocks:
+        if runs and runs[-1][0] == b:
+            runs[-1] = (b, runs[-1][1] + 1)
         else:
-            column = [("1x1 conv", "1x1"), ("3x3 column conv", str(per)), ("1x1 conv", "1x1")]
-            dense = {0, 2} if mixed else set()
-        rx = c.x
-        c.lanes_of(s.columns, column, dense)
-        c.label((rx + c.x - GAP) / 2, c.top + c.height + 14, f"{s.depth - 1}x", 10, "bold",
+            runs.append((b, 1))
+    return runs
+
+
+def is_anti_aliased(layer: Layer) -> bool:
+    """A halving that low-pass filters first: BlurPool with a filter of size >= 2."""
+    return isinstance(layer, Blur) and layer.k >= 2
+
+
+def _block(c: _Canvas, block: BlockPlan, repeats: int) -> None:
+    if block.kind in BLOCK_COLOR:
+        strided = [x for x in block_layers(block)
+                   if isinstance(x, (Conv, Blur)) and x.stride > 1]
+        if strided:
+            _down(c, strided[0], all(map(is_anti_aliased, strided)))
+        out = _out_channels(block)
+        c.full(BLOCK_COLOR[block.kind], BLOCK_TEXT[block.kind], f"-> {out}",
+               title=f"{block.label}: {BLOCK_COLOR[block.kind]} -> {out} channels"
+               + (f", {block.gate} gate" if block.kind == "dcac" else ""))
+        return
+    if block.kind == "seq":
+        for layer in block.branches[0]:
+            _layer(c, layer)
+        return
+    rx = c.x  # residual / add / se bodies: their layers as lanes, repeats as "Nx"
+    lanes = max([x.groups for x in block_layers(block) if isinstance(x, Conv)], default=1)
+    column, dense = [], set()
+    for layer in block_layers(block):
+        item = _lane_item(layer)
+        if item:
+            if isinstance(layer, Conv) and layer.groups == 1:
+                dense.add(len(column))
+            column.append(item)
+    c.lanes_of(lanes, column, dense)
+    if repeats > 1:
+        c.label((rx + c.x - GAP) / 2, c.top + c.height + 14, f"{repeats}x", 10, "bold",
                 "middle")
-    c.frame(x0, f"stage {i}", f"{sec.shape_out.h}x{sec.shape_out.w}, {s.columns} col",
-            f"{s.block}, {s.interaction}")
+
+
+def _out_channels(block: BlockPlan) -> int:
+    convs = [x for x in block.branches[-1] if isinstance(x, Conv)]
+    return convs[-1].c_out if convs else 0
+
+
+def _lane_item(layer: Layer) -> tuple[str, str] | None:
+    if isinstance(layer, Conv):
+        kind = "3x3 column conv" if layer.k >= 3 else "1x1 conv"
+        return kind, f"{layer.k}x{layer.k}" if layer.groups == 1 else str(
+            layer.c_out // layer.groups)
+    if isinstance(layer, Blur):
+        return ("AADS (BlurPool)" if is_anti_aliased(layer) else "aliased downsample"), "/2"
+    return None
+
+
+def _down(c: _Canvas, layer: Layer, anti_aliased: bool) -> None:
+    if isinstance(layer, Blur):
+        name = "avg" if layer.k == 2 else f"blur{layer.k}"
+    else:
+        name = f"{layer.k}x{layer.k} s{layer.stride}"
+    c.full("AADS (BlurPool)" if anti_aliased else "aliased downsample", name, "/2",
+           w=LANE_W + 12, title=f"{name} downsampling "
+                                f"({'anti-aliased' if anti_aliased else 'aliased'})")
+
+
+def _layer(c: _Canvas, layer: Layer) -> None:
+    """One layer of a sequential block, in the order the network runs it."""
+    if isinstance(layer, Conv) and layer.stride > 1:
+        _down(c, layer, False)
+    elif isinstance(layer, Conv) and layer.groups > 1:
+        kind = "3x3 column conv" if layer.k >= 3 else "1x1 conv"
+        c.lanes_of(layer.groups, [(kind, str(layer.c_out // layer.groups))])
+    elif isinstance(layer, Conv):
+        kind = "3x3 column conv" if layer.k >= 3 else "1x1 conv"
+        c.full(kind, f"{layer.k}x{layer.k}", str(layer.c_out), w=LANE_W + 8)
+    elif isinstance(layer, Blur):
+        _down(c, layer, is_anti_aliased(layer))
+    elif isinstance(layer, (MaxShift, HalfMaxPool)):
+        c.full("pooling", "max", "2x2", w=LANE_W)
+    elif isinstance(layer, GlobalPool):
+        c.full("pooling", "GAP", "", w=LANE_W + 8)
+    elif isinstance(layer, Linear):
+        c.full("FC", "FC", str(layer.c_out), w=LANE_W + 8)
+    elif isinstance(layer, BlockPlan):
+        _block(c, layer, 1)

@@ -13,27 +13,21 @@ from gensynth.build import build_model
 from gensynth.constraints import Constraints
 from gensynth.cost import cost
 from gensynth.data import ProxyData
+from gensynth.errors import GensynthError
 from gensynth.latency import measure_latency
-from gensynth.rules import (
-    aads_fraction,
-    accuracy_violations,
-    budget_violations,
-    strided_pointwise_count,
-    structure_violations,
-)
+from gensynth.rules import STAGES, Facts, aads_fraction, strided_pointwise_count, violations
 from gensynth.spec import ArchSpec
 from gensynth.train import Report, train
+from gensynth.units import unit
 from gensynth.utility import utility_netscore
 
-STAGES = ("structure", "cost", "budgets", "program", "latency", "accuracy")
-STATUSES = ("feasible", "infeasible", "failed", "pruned")
-METRIC_UNITS = {
-    "params_m": "M params", "macs_g": "G MACs (multiply-adds, conv + linear)",
-    "peak_activation_mb": "MB (float32, batch 1)", "aads_fraction": "share of downsamplings",
-    "strided_pointwise": "count", "latency_ms": "ms (median)", "latency_iqr_ms": "ms (IQR)",
-    "accuracy": "% top-1 on the proxy task", "shift_consistency": "% shift-stable predictions",
-    "train_seconds": "s", "netscore": "NetScore (dB)",
-}
+# Failures of a candidate itself: raised on purpose by gensynth, or by the framework running
+# it (shape and numerics errors, out of memory). Anything else is a bug and propagates.
+FRAMEWORKS = ("torch", "onnx", "onnxruntime", "numpy")
+
+
+class CandidateError(GensynthError):
+    """A candidate network failed a program check (non-finite output, missing gradient)."""
 
 
 @dataclass
@@ -58,8 +52,7 @@ class Assessment:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.spec.name, "hash": self.spec.hash, "status": self.status,
                 "stage": self.stage, "reason": self.reason, "violations": self.violations,
-                "metrics": self.metrics, "units": {k: METRIC_UNITS.get(k, "") for k in
-                                                    self.metrics},
+                "metrics": self.metrics, "units": {k: unit(k) for k in self.metrics},
                 "timings_s": self.timings, "history": self.history, "skipped": self.skipped,
                 "spec": self.spec.to_dict()}
 
@@ -82,6 +75,7 @@ class Inquisitor:
     def __init__(self, constraints: Constraints, data: ProxyData | None = None,
                  keep_weights: bool = False) -> None:
         self.c, self.data, self.keep_weights = constraints, data, keep_weights
+        self.reference_facts: dict[str, dict[str, float]] = {}
 
     def deployed(self, spec: ArchSpec) -> ArchSpec:
         d = self.c.deployment
@@ -102,7 +96,9 @@ class Inquisitor:
             a.stage, start = name, time.perf_counter()
             try:
                 step(a, ctx)
-            except Exception as exc:  # a broken candidate is a result, not a crash
+            except Exception as exc:
+                if not candidate_failure(exc):
+                    raise  # a bug in gensynth, not a property of the candidate
                 a.status, a.reason = "failed", f"{name}: {type(exc).__name__}: {exc}"
             a.timings[name] = round(time.perf_counter() - start, 6)
             if a.status in ("failed", "pruned") or (a.status == "infeasible" and not keep_going):
@@ -115,7 +111,7 @@ class Inquisitor:
     def _structure(self, a: Assessment, ctx: dict) -> None:
         a.metrics["aads_fraction"] = aads_fraction(a.spec)
         a.metrics["strided_pointwise"] = strided_pointwise_count(a.spec)
-        self._decide(a, structure_violations(a.spec, self.c.rules))
+        self._decide(a)
 
     def _cost(self, a: Assessment, ctx: dict) -> None:
         c = cost(a.spec, self.c.deployment.resolution)
@@ -124,7 +120,7 @@ class Inquisitor:
 
     def _budgets(self, a: Assessment, ctx: dict) -> None:
         """Budgets known from the analytic cost (latency is decided once measured)."""
-        self._decide(a, budget_violations(a.metrics, self.c.budgets))
+        self._decide(a)
 
     def _program(self, a: Assessment, ctx: dict) -> None:
         """Build; forward at deployment and proxy size; backward gives finite gradients."""
@@ -146,7 +142,7 @@ class Inquisitor:
                                                   d.resolution), lat.backend, lat.threads,
                             lat.warmup, lat.runs)
         a.metrics.update(latency_ms=m.median_ms, latency_iqr_ms=m.iqr_ms)
-        self._decide(a, budget_violations({"latency_ms": m.median_ms}, self.c.budgets))
+        self._decide(a)
 
     def _accuracy(self, a: Assessment, ctx: dict) -> None:
         if self.data is None:
@@ -164,16 +160,18 @@ class Inquisitor:
         if result.pruned:
             a.status, a.reason = "pruned", f"accuracy: pruned after epoch {len(a.history)}"
             return
-        self._decide(a, accuracy_violations(a.metrics, self.c.rules))
+        self._decide(a)
 
     # --- helpers --------------------------------------------------------------------
     def proxy_spec(self, spec: ArchSpec) -> ArchSpec:
         classes = self.data.classes if self.data is not None else self.c.deployment.classes
         return spec.replace(num_classes=classes)
 
-    def _decide(self, a: Assessment, violations: dict[str, float]) -> None:
-        a.violations.update(violations)
-        broken = [f"{k} (v={v:.3g})" for k, v in violations.items() if v > 0]
+    def _decide(self, a: Assessment) -> None:
+        """Evaluate the rules of the current stage (the rules table says which)."""
+        found = violations(a.stage, Facts(a.spec, a.metrics, self.reference_facts), self.c)
+        a.violations.update(found)
+        broken = [f"{k} (v={v:.3g})" for k, v in found.items() if v > 0]
         if broken:
             reason = f"{a.stage}: violated {', '.join(broken)}"
             a.status, a.reason = "infeasible", "; ".join(filter(None, (a.reason, reason)))
@@ -181,4 +179,17 @@ class Inquisitor:
 
 def _require(ok: Any, message: str) -> None:
     if not bool(ok):
-        raise RuntimeError(message)
+        raise CandidateError(message)
+
+
+def candidate_failure(exc: BaseException) -> bool:
+    """True when ``exc`` is the candidate's own failure, not a bug in gensynth."""
+    if isinstance(exc, (GensynthError, MemoryError)):
+        return True
+    if not isinstance(exc, (RuntimeError, ValueError, FloatingPointError)):
+        return False
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.split(".")[0] in FRAMEWORKS

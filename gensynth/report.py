@@ -12,74 +12,60 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from gensynth.graph import draw
-from gensynth.inquisitor import METRIC_UNITS
-from gensynth.rules import RULES
-from gensynth.spec import ArchSpec
-from gensynth.study import best_trial
+from gensynth.record import TrialRecord, counts, read_all
+from gensynth.rules import RULE_NAMES
+from gensynth.study import best_record, deployment_resolution
+from gensynth.units import unit
 
 COLUMNS = ("netscore", "accuracy", "params_m", "macs_g", "latency_ms", "peak_activation_mb")
 TOP = 25  # rows in the ranking and the nearest-miss tables
 FEASIBLE, INFEASIBLE = "#2e9e5b", "#b0b0b0"
 
 
-def trial_row(t: FrozenTrial) -> dict[str, Any]:
+def trial_row(r: TrialRecord) -> dict[str, Any]:
     """One flat row per trial: status, stage, reason, metrics, violations."""
-    attrs, metrics = t.user_attrs, t.user_attrs.get("metrics", {})
-    status = attrs.get("status") or {"FAIL": "failed", "PRUNED": "pruned", "RUNNING": "running",
-                                     "WAITING": "waiting"}.get(t.state.name, t.state.name.lower())
-    if t.state == TrialState.FAIL:
-        status = "failed"
-    violations = attrs.get("violations", {})
-    row = {"number": t.number, "status": status, "stage": attrs.get("stage", ""),
-           "reason": attrs.get("reason", "") or ("crashed or killed" if status == "failed"
-                                                 and not attrs else ""),
-           "name": attrs.get("spec", {}).get("name", ""), "hash": attrs.get("hash", ""),
-           "seed": bool(attrs.get("seed")), "duplicate_of": attrs.get("duplicate_of"),
-           "seconds": t.duration.total_seconds() if t.duration else None,
-           **{k: metrics.get(k) for k in COLUMNS},
-           "blocked_by": [r for r, v in violations.items() if v > 0]
-           + (["failed"] if status == "failed" else []),
-           "total_violation": sum(max(0.0, v) for v in violations.values())}
-    row.update({f"v_{r}": violations.get(r) for r in RULES})
+    row = {"number": r.number, "status": r.status, "stage": r.stage, "reason": r.reason,
+           "name": (r.spec or {}).get("name", ""), "hash": r.hash, "seed": r.seed,
+           "duplicate_of": r.duplicate_of, "seconds": r.seconds,
+           **{k: r.metrics.get(k) for k in COLUMNS}, "blocked_by": r.blocked_by,
+           "total_violation": sum(max(0.0, v) for v in r.violations.values())}
+    row.update({f"v_{name}": r.violations.get(name) for name in RULE_NAMES})
     return row
 
 
 def collect(study: optuna.Study) -> dict[str, Any]:
     """Everything the report shows, as plain data (tested on fabricated trials)."""
     trials = study.get_trials(deepcopy=False)
-    rows = [trial_row(t) for t in trials]
+    records = read_all(study)
+    rows = [trial_row(r) for r in records]
     attrs = study.user_attrs
-    counts = {s: sum(r["status"] == s for r in rows)
-              for s in ("feasible", "infeasible", "failed", "pruned", "running", "waiting")}
-    counts["total"] = len(rows)
-    counts["finished"] = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    by_rule = {r: sum(r in row["blocked_by"] for row in rows) for r in [*RULES, "failed"]}
+    by_rule = {r: sum(r in row["blocked_by"] for row in rows) for r in [*RULE_NAMES, "failed"]}
     scored = sorted((r for r in rows if r["netscore"] is not None),
                     key=lambda r: (r["status"] != "feasible", -r["netscore"]))
     misses = sorted((r for r in rows if r["status"] == "infeasible"),
                     key=lambda r: r["total_violation"])
-    best = best_trial(study)
-    resolution = attrs.get("constraints", {}).get("deployment", {}).get("resolution", 224)
+    best = best_record(study)
+    resolution = deployment_resolution(study)
     return {
         "study": study.study_name, "attrs": {k: v for k, v in attrs.items() if k not in
                                               ("space", "constraints")},
-        "constraints": attrs.get("constraints", {}), "counts": counts, "by_rule": by_rule,
+        "constraints": attrs.get("constraints", {}), "counts": counts(records),
+        "by_rule": by_rule,
         "wall_seconds": sum(r.get("seconds", 0) for r in attrs.get("runs", [])),
         "rows": rows, "ranking": scored[:TOP], "nearest_misses": misses[:TOP],
         "best": _best(best, resolution) if best else None, "history": _history(rows),
         "importances": _importances(study, trials), "pareto": _pareto(rows),
+        "importance_n": sum(r.feasible and "netscore" in r.metrics for r in records),
         "conventions": _conventions(attrs.get("constraints", {})),
     }
 
 
-def _best(t: FrozenTrial, resolution: int) -> dict[str, Any]:
-    spec = ArchSpec.from_dict(t.user_attrs["spec"])
-    metrics = t.user_attrs.get("metrics", {})
-    return {"number": t.number, "spec": spec.to_dict(), "spec_json": spec.to_json(),
-            "hash": spec.hash, "weights": t.user_attrs.get("weights"),
-            "metrics": [{"name": k, "value": v, "unit": METRIC_UNITS.get(k, "")}
-                        for k, v in metrics.items()],
-            "svg": draw(spec, resolution), "history": t.user_attrs.get("history", [])}
+def _best(r: TrialRecord, resolution: int) -> dict[str, Any]:
+    spec = r.arch()
+    return {"number": r.number, "spec": spec.to_dict(), "spec_json": spec.to_json(),
+            "hash": spec.hash, "weights": r.weights,
+            "metrics": [{"name": k, "value": v, "unit": unit(k)} for k, v in r.metrics.items()],
+            "svg": draw(spec, resolution), "history": r.history}
 
 
 def _history(rows: list[dict]) -> dict[str, list]:
@@ -116,11 +102,17 @@ def _pareto(rows: list[dict]) -> dict[str, Any]:
     return result
 
 
+MIN_IMPORTANCE_TRIALS = 5
+
+
 def _importances(study: optuna.Study, trials: list[FrozenTrial]) -> dict[str, float] | str:
+    """fANOVA importances of the parameters for NetScore, over feasible trials only."""
     scored = [t for t in trials if t.state == TrialState.COMPLETE
+              and t.user_attrs.get("status") == "feasible"
               and "netscore" in t.user_attrs.get("metrics", {})]
-    if len(scored) < 5:
-        return f"needs at least 5 trials with a measured NetScore, has {len(scored)}"
+    if len(scored) < MIN_IMPORTANCE_TRIALS:
+        return (f"needs at least {MIN_IMPORTANCE_TRIALS} feasible trials with a measured "
+                f"NetScore, has {len(scored)}")
     copy = optuna.create_study(directions=study.directions)
     copy.add_trials(scored)
     try:
@@ -174,7 +166,7 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> Path:
     env.filters["js"] = _js
     env.filters["num"] = _num
     html = env.get_template("report.html.j2").render(
-        d=data, figures=_js(figures(data)), plotly_js=get_plotlyjs(), rules=RULES)
+        d=data, figures=_js(figures(data)), plotly_js=get_plotlyjs(), rules=RULE_NAMES)
     path = out_dir / "index.html"
     path.write_text(html, encoding="utf-8")
     return path
@@ -231,7 +223,9 @@ def figures(d: dict[str, Any]) -> dict[str, Any]:
                                         "x": [v for _, v in items], "y": [k for k, _ in items],
                                         "marker": {"color": "#58b4d1"}}],
                               "layout": {**layout, "height": 360,
-                                         "title": _title("Parameter importances (fANOVA)"),
+                                         "title": _title(f"Parameter importances for NetScore "
+                                                         f"(fANOVA, {d['importance_n']} "
+                                                         f"feasible trials)"),
                                          "margin": {"l": 140, "r": 10, "t": 30, "b": 40}}}
     return figs
 

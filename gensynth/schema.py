@@ -1,8 +1,10 @@
-"""Reading validated values out of plain dicts (YAML/JSON) with path-aware error messages."""
+"""Reading JSON/YAML files, and validated values out of plain dicts, with path-aware errors."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from gensynth.errors import ConfigError, GensynthError, did_you_mean, located
@@ -150,3 +152,30 @@ def _show(value: Any) -> str:
         return "nothing (null)"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def read_document(path: str | Path, error: type[Exception], kind: str) -> tuple[Any, str]:
+    """Read and parse a JSON/YAML file: (data, text); errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise error(f"{path}: cannot read {kind} file ({exc.strerror})") from None
+    return parse_text(text, path, error), text
+
+
+def parse_text(text: str, path: Path, error: type[Exception]) -> Any:
+    """Parse JSON or YAML (safe loader) text; a syntax error names the file and the line."""
+    import yaml
+
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"{path}: invalid YAML{where}: {problem}") from None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from gensynth.errors import ConfigError
-from gensynth.schema import Reader
+from gensynth.schema import Reader, read_document
 from gensynth.spec import (
     BLOCKS,
     DOWNSAMPLES,
@@ -22,8 +21,8 @@ from gensynth.spec import (
     Stage,
     Stem,
     load_spec,
-    read_document,
 )
+from gensynth.units import content_hash
 
 
 class Suggester(Protocol):
@@ -212,11 +211,6 @@ def _suggest(trial: Suggester, name: str, domain: Domain) -> Any:
 
 def _round_to(value: int, multiple: int) -> int:
     return max(multiple, round(value / multiple) * multiple)
-
-
-def content_hash(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class _Recorder:

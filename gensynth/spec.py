@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gensynth.errors import SpecError
-from gensynth.schema import Reader
+from gensynth.schema import Reader, read_document
+from gensynth.units import content_hash
 
 BLOCKS = ("basic", "bottleneck")
 ENTRIES = ("dcac", "ac", "conv")
@@ -21,7 +21,6 @@ DOWNSAMPLES = ("blur", "avg", "maxblur", "strided_conv", "strided_pointwise")
 AADS_KINDS = frozenset({"blur", "avg", "maxblur"})
 # The stem conv may be strided itself or run at stride 1 followed by a pooling condenser.
 STEM_CONV_DOWNSAMPLES = ("strided_conv", "blur", "avg", "maxblur")
-BLUR_SIZES = (1, 2, 3, 4, 5, 6, 7)
 
 
 @dataclass(frozen=True)
@@ -107,9 +106,7 @@ class ArchSpec:
     @property
     def hash(self) -> str:
         """Canonical content hash: equal architectures give equal hashes; the name is a label."""
-        content = {k: v for k, v in self.to_dict().items() if k != "name"}
-        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return content_hash({k: v for k, v in self.to_dict().items() if k != "name"})
 
     def replace(self, **changes: Any) -> ArchSpec:
         return dataclasses.replace(self, **changes)
@@ -119,33 +116,6 @@ def load_spec(path: str | Path) -> ArchSpec:
     """Read a spec from a `.json` or `.yaml` file."""
     data, _ = read_document(path, SpecError, "spec")
     return ArchSpec.from_dict(data, source=str(path))
-
-
-def read_document(path: str | Path, error: type[Exception], kind: str) -> tuple[Any, str]:
-    """Read and parse a JSON/YAML file: (data, text); errors name the file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise error(f"{path}: cannot read {kind} file ({exc.strerror})") from None
-    return parse_text(text, path, error), text
-
-
-def parse_text(text: str, path: Path, error: type[Exception]) -> Any:
-    """Parse JSON or YAML (safe loader) text; a syntax error names the file and the line."""
-    import yaml
-
-    try:
-        if path.suffix == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise error(f"{path}: invalid YAML{where}: {problem}") from None
 
 
 def validate(spec: ArchSpec) -> None:

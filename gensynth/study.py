@@ -3,42 +3,58 @@ recovery of trials left running by killed processes, and reading results."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from gensynth.constraints import Constraints
-from gensynth.errors import StudyError, did_you_mean
-from gensynth.space import DesignSpace, content_hash
+from gensynth.errors import ExportError, StudyError, did_you_mean
+from gensynth.record import TrialRecord, read_all
+from gensynth.space import DesignSpace
 from gensynth.utility import objective_directions
 
 SAMPLERS = ("tpe", "nsga2", "random")
 STUDIES_DIR = Path("studies")
-DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+DEFAULT_TRIALS = 60
 
 
 @dataclass(frozen=True)
 class ExploreConfig:
-    """One `gensynth explore` run."""
+    """One `gensynth explore` run (the CLI fills exactly these fields, with these defaults).
+
+    Example:
+        >>> cfg = ExploreConfig(load_constraints("constraints/edge.yaml"),
+        ...                     load_space("generators/attendnext.yaml"))  # doctest: +SKIP
+    """
 
     constraints: Constraints
     space: DesignSpace
-    study: str
-    storage: str  # an Optuna storage URL, or the path of a journal file
-    sampler: str = "tpe"
-    trials: int = 30  # finished trials the study should hold when this run ends
+    study: str | None = None  # default: the constraints file's name
+    storage: str | None = None  # Optuna URL or journal file; default studies/<study>.journal
+    sampler: str | None = None  # default: tpe, or nsga2 for a pareto utility
+    trials: int = DEFAULT_TRIALS  # finished trials the study should hold when this run ends
     timeout: float | None = None  # seconds for this run
     workers: int = 1
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        name = self.study or self.constraints.name
+        object.__setattr__(self, "study", name)
+        object.__setattr__(self, "storage", self.storage or default_storage(name))
+        object.__setattr__(self, "sampler", self.sampler or default_sampler(self.constraints))
+
+
+def default_sampler(c: Constraints) -> str:
+    return "nsga2" if c.utility.kind == "pareto" else "tpe"
 
 
 # --- storage ---------------------------------------------------------------------------
@@ -46,10 +62,16 @@ def default_storage(study: str) -> str:
     return str(STUDIES_DIR / f"{study}.journal")
 
 
+def journal_path(url: str) -> Path | None:
+    """The journal file of a storage argument, or None for a database URL."""
+    return None if "://" in url else Path(url.removeprefix("journal:"))
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """A journal file (the embedded default: no server, survives kill -9, several local
     workers) or any Optuna storage URL (sqlite:///x.db, postgresql://...)."""
-    if "://" in url:
+    path = journal_path(url)
+    if path is None:
         retry = optuna.storages.RetryFailedTrialCallback(max_retry=2)
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120,
@@ -57,7 +79,6 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         except Exception as exc:  # driver missing, server down, bad URL
             raise StudyError(f"--storage {url}: cannot open ({type(exc).__name__}: {exc})"
                              ) from None
-    path = Path(url.removeprefix("journal:"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.journal.JournalFileBackend(
@@ -74,7 +95,8 @@ def list_studies(storage: str) -> list[optuna.study.StudySummary]:
 def load_study(study: str, storage: str | None = None) -> optuna.Study:
     """Open an existing study (read side: report, export)."""
     url = storage or default_storage(study)
-    if "://" not in url and not Path(url.removeprefix("journal:")).exists():
+    path = journal_path(url)
+    if path is not None and not path.exists():
         raise StudyError(f"no study {study!r}: storage {url} does not exist (run `gensynth "
                          f"explore` first, or pass --storage)")
     backend = open_storage(url)
@@ -86,10 +108,12 @@ def load_study(study: str, storage: str | None = None) -> optuna.Study:
 
 
 # --- study creation and resume ---------------------------------------------------------
-def make_sampler(name: str, seed: int, multi: bool) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          constant_liar=True, n_startup_trials=5)
+        with warnings.catch_warnings():  # multivariate / group / constant_liar are experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                              constant_liar=True, n_startup_trials=5)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
     if name == "random":
@@ -112,19 +136,12 @@ def make_pruner(directions: list[str], epochs: int) -> optuna.pruners.BasePruner
                                            n_warmup_steps=epochs // 2)
 
 
-def constraints_record(c: Constraints) -> dict[str, Any]:
-    data = dataclasses.asdict(c)
-    for key in ("source", "hash", "name", "description"):
-        data.pop(key)
-    return json.loads(json.dumps(data))  # plain JSON: what the storage gives back
-
-
 def open_study(cfg: ExploreConfig) -> optuna.Study:
     """Create the study (seed enqueued first), or resume it after checking nothing changed."""
     directions = objective_directions(cfg.constraints.utility)
     storage = open_storage(cfg.storage)
-    sampler, pruner = make_sampler(cfg.sampler, cfg.seed, len(directions) > 1), \
-        make_pruner(directions, cfg.constraints.proxy.epochs)
+    sampler = make_sampler(cfg.sampler, cfg.seed)
+    pruner = make_pruner(directions, cfg.constraints.proxy.epochs)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, False)]
     if cfg.study in names:
         study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=sampler,
@@ -134,8 +151,7 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
         return study
     study = optuna.create_study(storage=storage, study_name=cfg.study, directions=directions,
                                 sampler=sampler, pruner=pruner)
-    record = constraints_record(cfg.constraints)
-    attrs = {"constraints": record, "constraints_hash": content_hash(record),
+    attrs = {"constraints": cfg.constraints.record(), "constraints_hash": cfg.constraints.hash,
              "constraints_file": cfg.constraints.source, "constraints_name": cfg.constraints.name,
              "description": cfg.constraints.description,
              "space": cfg.space.describe(), "space_hash": cfg.space.hash,
@@ -152,9 +168,9 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
 def _check_resume(study: optuna.Study, cfg: ExploreConfig) -> None:
     attrs = study.user_attrs
     changes = []
-    record = constraints_record(cfg.constraints)
-    if attrs.get("constraints_hash") != content_hash(record):
-        changes += [f"constraints {c}" for c in _diff(attrs.get("constraints", {}), record)]
+    if attrs.get("constraints_hash") != cfg.constraints.hash:
+        changes += [f"constraints {c}" for c in _diff(attrs.get("constraints", {}),
+                                                      cfg.constraints.record())]
     if attrs.get("space_hash") != cfg.space.hash:
         changes += [f"design space {c}" for c in _diff(attrs.get("space", {}),
                                                          cfg.space.describe())]
@@ -211,33 +227,73 @@ def machine() -> dict[str, Any]:
 
 
 def weights_dir(storage: str, study: str) -> Path:
-    base = Path(storage.removeprefix("journal:")).parent if "://" not in storage else STUDIES_DIR
-    return base / f"{study}.weights"
-
+    """Where a study keeps proxy-trained weights: beside its journal (absolute path)."""
+    path = journal_path(storage)
+    base = path.parent if path is not None else STUDIES_DIR
+    return (base / f"{study}.weights").resolve()
 
 
 # --- reading results -------------------------------------------------------------------
-def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("status") == "feasible"]
+def feasible_records(study: optuna.Study) -> list[TrialRecord]:
+    return [r for r in read_all(study) if r.feasible and r.state == "complete"]
+
+
+def _sign(study: optuna.Study) -> int:
+    return 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
 
 
 def best_value(study: optuna.Study) -> float | None:
-    values = [t.values[0] for t in feasible_trials(study)]
+    values = [r.values[0] for r in feasible_records(study)]
     if not values:
         return None
-    return max(values) if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE \
-        else min(values)
+    return max(values) if _sign(study) > 0 else min(values)
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
+def best_record(study: optuna.Study) -> TrialRecord | None:
     """The chosen architecture: best feasible by the utility (first objective for Pareto,
     among the feasible Pareto front)."""
-    feasible = feasible_trials(study)
+    feasible = feasible_records(study)
     if not feasible:
         return None
     if len(study.directions) > 1:
         front = {t.number for t in study.best_trials}
-        feasible = [t for t in feasible if t.number in front] or feasible
-    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
-    return max(feasible, key=lambda t: sign * t.values[0])
+        feasible = [r for r in feasible if r.number in front] or feasible
+    sign = _sign(study)
+    return max(feasible, key=lambda r: sign * r.values[0])
+
+
+def choose(study: optuna.Study, which: str | int = "best") -> TrialRecord:
+    """A trial's record by number, or 'best' (the chosen architecture)."""
+    if which == "best":
+        chosen = best_record(study)
+        if chosen is None:
+            raise ExportError(f"study {study.study_name!r} has no feasible trial yet; pick one "
+                              f"with --trial N (see the report's nearest misses)")
+        return chosen
+    trials = study.get_trials(deepcopy=False)
+    last = len(trials) - 1
+    if not str(which).isdigit() or int(which) > last:
+        raise ExportError(f"--trial: must be 'best' or a trial number 0..{last}, got {which!r}")
+    record = TrialRecord.read(trials[int(which)])
+    if record.spec is None:
+        raise ExportError(f"trial {record.number} has no recorded spec (state {record.state})")
+    return record
+
+
+def trained(record: TrialRecord) -> tuple[Any, dict | None]:
+    """The trial's spec and its stored proxy-trained weights (spec as trained), or None."""
+    spec = record.arch()
+    if not record.weights or not Path(record.weights).exists():
+        return spec, None
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from gensynth.spec import ArchSpec
+
+    with safe_open(record.weights, "pt") as f:
+        spec = ArchSpec.from_dict(json.loads(f.metadata()["spec"]))  # the proxy's classes
+    return spec, load_file(record.weights)
+
+
+def deployment_resolution(study: optuna.Study) -> int:
+    return study.user_attrs.get("constraints", {}).get("deployment", {}).get("resolution", 224)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from gensynth.constraints import DIRECTIONS, Utility
+from gensynth.constraints import Utility
+from gensynth.units import DIRECTIONS
 
 MACS_PER_UNIT = {"G": 1e9, "M": 1e6}
 

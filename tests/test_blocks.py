@@ -7,8 +7,9 @@ import itertools
 import pytest
 import torch
 
-from gensynth.blocks import BINOMIAL, BlockPlan, BlurPool, MaxBlurPool, condense, embed, make_block
-from gensynth.build import build_model, stage_plan
+from gensynth.blocks import BlurPool, make_block
+from gensynth.build import build_model
+from gensynth.plan import BINOMIAL, BlockPlan, condense, embed, stage_plan
 from gensynth.errors import SpecError
 from gensynth.spec import BLOCKS, DOWNSAMPLES, ENTRIES, GATES, INTERACTIONS, Stage
 
@@ -47,7 +48,8 @@ def test_blurpool_handles_maps_smaller_than_the_pad(size, side):
 
 def test_maxblurpool_keeps_the_ceil_half_size():
     for side in (1, 2, 5, 8):
-        assert MaxBlurPool(2)(torch.randn(1, 2, side, side)).shape[-1] == (side + 1) // 2
+        maxblur = make_block(BlockPlan("seq", (condense("maxblur", 2, 1),)))
+        assert maxblur(torch.randn(1, 2, side, side)).shape[-1] == (side + 1) // 2
 
 
 def test_unknown_names_get_helpful_errors():

@@ -68,7 +68,7 @@ def test_peak_activation_matches_hooks_and_layers_match_modules(spec):
         net(torch.zeros(1, spec.in_channels, 24, 24))
     c = cost(spec, 24)
     assert c.peak_activation_bytes == 4 * max(sizes)
-    from gensynth.blocks import Conv
+    from gensynth.plan import Conv
     planned = sorted((x.layer.c_in, x.layer.c_out, x.layer.k, x.layer.stride, x.layer.groups,
                       (x.shape_out.c, x.shape_out.h, x.shape_out.w))
                      for x in c.layers if isinstance(x.layer, Conv))

@@ -179,7 +179,7 @@ def test_pruned_trials_are_recorded_with_their_history(tmp_path):
 
 def test_pareto_search_with_nsga2_and_its_report(tmp_path):
     from gensynth.report import collect
-    from gensynth.study import best_trial
+    from gensynth.study import best_record
 
     cfg = config(tmp_path, trials=4, sampler="nsga2")
     pareto = dataclasses.replace(cfg.constraints.utility, kind="pareto",
@@ -188,8 +188,8 @@ def test_pareto_search_with_nsga2_and_its_report(tmp_path):
         cfg.constraints, utility=pareto)))
     assert len(study.directions) == 2
     assert all(len(t.values) == 2 for t in study.get_trials(states=(TrialState.COMPLETE,)))
-    best = best_trial(study)
-    assert best is None or best.user_attrs["status"] == "feasible"
+    best = best_record(study)
+    assert best is None or best.status == "feasible"
     assert collect(study)["counts"]["total"] == 4
 
 

@@ -116,7 +116,7 @@ def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
 
     from gensynth.constraints import Rules
     from gensynth.explore import explore
-    from gensynth.study import best_trial
+    from gensynth.study import best_record
     from tests.test_explore import config
 
     cfg = config(tmp_path, trials=3)
@@ -126,8 +126,8 @@ def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
                               budgets=dataclasses.replace(cfg.constraints.budgets,
                                                           params_m=None, macs_g=None))
     study = explore(dataclasses.replace(cfg, constraints=lax))
-    best = best_trial(study)
-    assert best is not None and best.user_attrs["weights"]
+    best = best_record(study)
+    assert best is not None and best.weights
     storage = ["--study", "tiny", "--storage", cfg.storage]
     for fmt in ("onnx", "py", "safetensors", "json"):
         out = tmp_path / f"best.{fmt}"
@@ -136,7 +136,7 @@ def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
         assert result.exit_code == 0, result.output
         assert out.exists()
     weights = load_file(str(tmp_path / "best.safetensors"))
-    spec = ArchSpec.from_dict(best.user_attrs["spec"]).replace(num_classes=10)
+    spec = ArchSpec.from_dict(best.spec).replace(num_classes=10)
     build_model(spec).load_state_dict(weights)  # the proxy-trained network, 10 classes
     result = CliRunner().invoke(main, ["export", *storage, "--trial", "99", "--format", "json"])
     assert result.exit_code == 1 and "--trial: must be 'best' or a trial number" in result.output

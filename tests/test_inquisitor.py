@@ -44,13 +44,24 @@ def test_latency_budget_is_decided_after_measuring():
 
 
 def test_exception_in_a_stage_becomes_a_recorded_failure(monkeypatch):
-    def broken(spec):
-        raise RuntimeError("boom")
+    import torch
+
+    def broken(spec):  # the candidate's own failure: a shape error raised inside torch
+        return torch.nn.Conv2d(3, 8, 3)(torch.zeros(1, 4, 8, 8))
 
     monkeypatch.setattr("gensynth.inquisitor.build_model", broken)
     a = Inquisitor(FAST).assess(tiny_spec())
     assert (a.status, a.stage) == ("failed", "program")
-    assert a.reason == "program: RuntimeError: boom"
+    assert a.reason.startswith("program: RuntimeError: Given groups=1, weight of size")
+
+
+def test_a_bug_in_gensynth_propagates_instead_of_failing_the_trial(monkeypatch):
+    def buggy(spec):
+        return spec.no_such_attribute
+
+    monkeypatch.setattr("gensynth.inquisitor.build_model", buggy)
+    with pytest.raises(AttributeError):
+        Inquisitor(FAST).assess(tiny_spec())
 
 
 def test_accuracy_floor_decides_after_training_and_netscore_is_set():
