@@ -1,6 +1,6 @@
 """Specs per second: analytic cost vs fvcore tracing, side by side on the same corpus.
 
-    python benchmarks/cost.py [--n 100] [--resolution 64]
+python benchmarks/cost.py [--n 100] [--resolution 64]
 """
 
 from __future__ import annotations

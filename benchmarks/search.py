@@ -41,8 +41,10 @@ def make_objective(space, c):
         spec = space.sample(trial)
         k = cost(spec, c.deployment.resolution)
         metrics = {"params_m": k.params_m, "macs_g": k.macs_g}
-        violations = {**structure_violations(spec, c.rules),
-                      **budget_violations(metrics, c.budgets)}
+        violations = {
+            **structure_violations(spec, c.rules),
+            **budget_violations(metrics, c.budgets),
+        }
         for rule, v in violations.items():
             trial.set_constraint(rule, v)
         trial.set_user_attr("feasible", all(v <= 0 for v in violations.values()))
@@ -52,8 +54,9 @@ def make_objective(space, c):
 
 
 def run(sampler: str, seed: int, budget: int, space, c) -> list[tuple[bool, float]]:
-    study = optuna.create_study(direction="maximize",
-                                sampler=make_sampler(sampler, seed, multi=False))
+    study = optuna.create_study(
+        direction="maximize", sampler=make_sampler(sampler, seed, multi=False)
+    )
     study.optimize(make_objective(space, c), n_trials=budget)
     return [(t.user_attrs["feasible"], t.value) for t in study.trials]
 
@@ -75,8 +78,10 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     space = load_space("generators/attendnext.yaml")
     c = load_constraints("constraints/edge.yaml")
-    print(f"{'seed':>4}{'random best':>13}{'TPE trials to reach it':>24}{'feasible random':>17}"
-          f"{'feasible TPE':>14}{'TPE best':>10}")
+    print(
+        f"{'seed':>4}{'random best':>13}{'TPE trials to reach it':>24}{'feasible random':>17}"
+        f"{'feasible TPE':>14}{'TPE best':>10}"
+    )
     ratios = []
     start = time.time()
     for seed in range(args.seeds):
@@ -86,10 +91,14 @@ def main() -> None:
         reach = next((i + 1 for i, b in enumerate(best_curve(tpe)) if b >= target), None)
         ratios.append((reach or args.budget * 10) / args.budget)
         share = lambda h: 100 * sum(f for f, _ in h) / len(h)  # noqa: E731
-        print(f"{seed:>4}{target:>13.2f}{reach or '> ' + str(args.budget):>24}"
-              f"{share(rand):>16.0f}%{share(tpe):>13.0f}%{best_curve(tpe)[-1]:>10.2f}")
-    print(f"median TPE/random trial ratio: {statistics.median(ratios):.2f} "
-          f"(target <= 0.33); {time.time() - start:.0f} s")
+        print(
+            f"{seed:>4}{target:>13.2f}{reach or '> ' + str(args.budget):>24}"
+            f"{share(rand):>16.0f}%{share(tpe):>13.0f}%{best_curve(tpe)[-1]:>10.2f}"
+        )
+    print(
+        f"median TPE/random trial ratio: {statistics.median(ratios):.2f} "
+        f"(target <= 0.33); {time.time() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def plain_loop(model, data, proxy: Proxy) -> float:
         start = time.perf_counter()
         order = torch.randperm(len(data.train_y), generator=gen)
         for i in range(0, len(order), proxy.batch_size):
-            idx = order[i:i + proxy.batch_size]
+            idx = order[i : i + proxy.batch_size]
             loss = F.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
             opt.zero_grad()
             loss.backward()
@@ -57,8 +57,11 @@ def main() -> None:
     no_aug = dataclasses.replace(proxy, augment_shift=0)
     data = load_dataset(proxy)
     spec = load_spec("generators/attendnext_seed.yaml").replace(num_classes=data.classes)
-    runs: dict[str, list[float]] = {"plain PyTorch loop": [], "gensynth (no augment)": [],
-                                    "gensynth (shift 2 px)": []}
+    runs: dict[str, list[float]] = {
+        "plain PyTorch loop": [],
+        "gensynth (no augment)": [],
+        "gensynth (shift 2 px)": [],
+    }
     for _ in range(args.repeats):
         torch.manual_seed(0)
         runs["plain PyTorch loop"].append(plain_loop(build_model(spec), data, proxy))
@@ -67,8 +70,10 @@ def main() -> None:
         torch.manual_seed(0)
         runs["gensynth (shift 2 px)"].append(train(build_model(spec), data, proxy).images_per_s)
     base = max(runs["plain PyTorch loop"])
-    print(f"seed prototype, digits 32x32, batch {proxy.batch_size}, {proxy.threads} threads, "
-          f"{args.epochs} epochs, best of {args.repeats} (evaluation time excluded)")
+    print(
+        f"seed prototype, digits 32x32, batch {proxy.batch_size}, {proxy.threads} threads, "
+        f"{args.epochs} epochs, best of {args.repeats} (evaluation time excluded)"
+    )
     print(f"{'loop':<24}{'images/s':>10}{'overhead':>10}")
     for name, values in runs.items():
         best = max(values)

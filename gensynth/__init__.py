@@ -11,6 +11,20 @@ from gensynth.report import write_report
 from gensynth.space import load_space
 from gensynth.spec import ArchSpec, Head, Stage, Stem, load_spec
 
-__all__ = ["ArchSpec", "ExploreConfig", "GensynthError", "Head", "Inquisitor", "Stage", "Stem",
-           "build_model", "cost", "explore", "export", "load_constraints", "load_space",
-           "load_spec", "write_report"]
+__all__ = [
+    "ArchSpec",
+    "ExploreConfig",
+    "GensynthError",
+    "Head",
+    "Inquisitor",
+    "Stage",
+    "Stem",
+    "build_model",
+    "cost",
+    "explore",
+    "export",
+    "load_constraints",
+    "load_space",
+    "load_spec",
+    "write_report",
+]

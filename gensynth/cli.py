@@ -35,21 +35,34 @@ def main(verbose: bool) -> None:
 
 
 def format_option(f: Any) -> Any:
-    return click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-                        show_default=True, help="table for people, json for machines.")(f)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="table for people, json for machines.",
+    )(f)
 
 
 def spec_argument(f: Any) -> Any:
-    return click.argument("spec_file", type=click.Path(exists=True, dir_okay=False,
-                                                        path_type=Path))(f)
+    return click.argument(
+        "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    )(f)
 
 
 @main.command()
 @spec_argument
-@click.option("--resolution", type=click.IntRange(8, 4096), default=224, show_default=True,
-              help="Square input size (pixels) at which to count.")
-@click.option("--classes", type=click.IntRange(1), default=None,
-              help="Override the spec's number of classes.")
+@click.option(
+    "--resolution",
+    type=click.IntRange(8, 4096),
+    default=224,
+    show_default=True,
+    help="Square input size (pixels) at which to count.",
+)
+@click.option(
+    "--classes", type=click.IntRange(1), default=None, help="Override the spec's number of classes."
+)
 @format_option
 def show(spec_file: Path, resolution: int, classes: int | None, fmt: str) -> None:
     """Per-stage table of a spec: resolution, channels, columns, blocks, params, MACs."""
@@ -60,36 +73,69 @@ def show(spec_file: Path, resolution: int, classes: int | None, fmt: str) -> Non
     if classes:
         spec = spec.replace(num_classes=classes)
     c = cost(spec, resolution)
-    rows = [{"section": s.name, "input": _shape(s.shape_in), "output": _shape(s.shape_out),
-             "columns": s.columns, "blocks": s.depth, "params": s.params, "macs": s.macs}
-            for s in c.sections]
-    totals = {"params": c.params, "params_m": round(c.params_m, 4), "macs": c.macs,
-              "macs_g": round(c.macs_g, 4), "peak_activation_mb": round(c.peak_activation_mb, 3)}
+    rows = [
+        {
+            "section": s.name,
+            "input": _shape(s.shape_in),
+            "output": _shape(s.shape_out),
+            "columns": s.columns,
+            "blocks": s.depth,
+            "params": s.params,
+            "macs": s.macs,
+        }
+        for s in c.sections
+    ]
+    totals = {
+        "params": c.params,
+        "params_m": round(c.params_m, 4),
+        "macs": c.macs,
+        "macs_g": round(c.macs_g, 4),
+        "peak_activation_mb": round(c.peak_activation_mb, 3),
+    }
     if fmt == "json":
-        _echo_json({"name": spec.name, "hash": spec.hash, "resolution": resolution,
-                    "num_classes": spec.num_classes, "sections": rows, "totals": totals})
+        _echo_json(
+            {
+                "name": spec.name,
+                "hash": spec.hash,
+                "resolution": resolution,
+                "num_classes": spec.num_classes,
+                "sections": rows,
+                "totals": totals,
+            }
+        )
         return
-    click.echo(f"{spec.name}  (hash {spec.hash}, input {spec.in_channels}x{resolution}x"
-               f"{resolution}, {spec.num_classes} classes)")
+    click.echo(
+        f"{spec.name}  (hash {spec.hash}, input {spec.in_channels}x{resolution}x"
+        f"{resolution}, {spec.num_classes} classes)"
+    )
     for row in rows:
         row["params"] = f"{row['params'] / 1e6:.4f} M"
         row["macs"] = f"{row['macs'] / 1e6:.2f} M"
     click.echo(table(rows))
-    click.echo(f"total: {c.params_m:.4f} M params, {c.macs_g:.4f} G MACs "
-               f"(1 multiply-add = 1; conv + linear), peak activation "
-               f"{c.peak_activation_mb:.3f} MB (float32, batch 1)")
+    click.echo(
+        f"total: {c.params_m:.4f} M params, {c.macs_g:.4f} G MACs "
+        f"(1 multiply-add = 1; conv + linear), peak activation "
+        f"{c.peak_activation_mb:.3f} MB (float32, batch 1)"
+    )
 
 
 def constraints_option(f: Any) -> Any:
-    return click.option("--constraints", "constraints_file", required=True,
-                        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                        help="Constraints file (a deployment profile).")(f)
+    return click.option(
+        "--constraints",
+        "constraints_file",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Constraints file (a deployment profile).",
+    )(f)
 
 
 def data_option(f: Any) -> Any:
-    return click.option("--data", default=None, metavar="DATASET[:PATH]",
-                        help="Override the proxy dataset: digits, folder:DIR, npz:FILE, "
-                             "cifar10:DIR, cifar100:DIR.")(f)
+    return click.option(
+        "--data",
+        default=None,
+        metavar="DATASET[:PATH]",
+        help="Override the proxy dataset: digits, folder:DIR, npz:FILE, cifar10:DIR, cifar100:DIR.",
+    )(f)
 
 
 def load_profile(constraints_file: Path, data: str | None) -> Any:
@@ -102,13 +148,25 @@ def load_profile(constraints_file: Path, data: str | None) -> Any:
 @spec_argument
 @constraints_option
 @data_option
-@click.option("--no-train", is_flag=True,
-              help="Skip proxy training (the accuracy rules are then not evaluated).")
-@click.option("--keep-going", is_flag=True,
-              help="Run every stage even after a rule is violated (to see all costs).")
+@click.option(
+    "--no-train",
+    is_flag=True,
+    help="Skip proxy training (the accuracy rules are then not evaluated).",
+)
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Run every stage even after a rule is violated (to see all costs).",
+)
 @format_option
-def check(spec_file: Path, constraints_file: Path, data: str | None, no_train: bool,
-          keep_going: bool, fmt: str) -> None:
+def check(
+    spec_file: Path,
+    constraints_file: Path,
+    data: str | None,
+    no_train: bool,
+    keep_going: bool,
+    fmt: str,
+) -> None:
     """Assess one architecture: which rules hold, by how much others fail, costs, latency.
 
     Exit status 0 when every evaluated rule holds, 1 when not (or on bad input).
@@ -123,26 +181,37 @@ def check(spec_file: Path, constraints_file: Path, data: str | None, no_train: b
     spec = load_spec(spec_file)
     dataset = None
     if not no_train:
-        click.echo(f"training on the proxy task ({c.proxy.dataset}, {c.proxy.epochs} epochs)...",
-                   err=True)
+        click.echo(
+            f"training on the proxy task ({c.proxy.dataset}, {c.proxy.epochs} epochs)...", err=True
+        )
         dataset = load_dataset(c.proxy, c.deployment.channels)
     a = Inquisitor(c, dataset).assess(spec, keep_going=keep_going)
     if fmt == "json":
         _echo_json({"constraints": str(constraints_file), **a.to_dict()})
     else:
         click.echo(f"{spec.name} (hash {spec.hash}) against {constraints_file} ({c.name})")
-        rows = [{"rule": r.name, "verdict": _verdict(a.violations.get(r.name)),
-                 "violation": "" if r.name not in a.violations
-                 else f"{a.violations[r.name]:+.3f}", "rule holds when": r.describe(c)}
-                for r in enabled_rules(c)]
+        rows = [
+            {
+                "rule": r.name,
+                "verdict": _verdict(a.violations.get(r.name)),
+                "violation": "" if r.name not in a.violations else f"{a.violations[r.name]:+.3f}",
+                "rule holds when": r.describe(c),
+            }
+            for r in enabled_rules(c)
+        ]
         click.echo(table(rows))
         click.echo("")
-        click.echo(table([{"metric": k, "value": f"{v:.4g}", "unit": unit(k)}
-                          for k, v in a.metrics.items()]))
+        click.echo(
+            table(
+                [{"metric": k, "value": f"{v:.4g}", "unit": unit(k)} for k, v in a.metrics.items()]
+            )
+        )
         lat = c.latency
-        click.echo(f"\nlatency: {lat.backend}, {lat.threads} thread(s), batch "
-                   f"{c.deployment.batch}, {c.deployment.resolution}x{c.deployment.resolution}, "
-                   f"median of {lat.runs} runs after {lat.warmup} warm-up")
+        click.echo(
+            f"\nlatency: {lat.backend}, {lat.threads} thread(s), batch "
+            f"{c.deployment.batch}, {c.deployment.resolution}x{c.deployment.resolution}, "
+            f"median of {lat.runs} runs after {lat.warmup} warm-up"
+        )
         verdict = a.status.upper() + (f" - {a.reason}" if a.reason else "")
         if a.skipped:
             verdict += f" (not evaluated: {', '.join(a.skipped)})"
@@ -157,30 +226,72 @@ def _verdict(v: float | None) -> str:
 
 @main.command()
 @constraints_option
-@click.option("--generator", "generator_file", default="generators/attendnext.yaml",
-              show_default=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Design space the generator samples from.")
-@click.option("--trials", type=click.IntRange(1), default=DEFAULT_TRIALS, show_default=True,
-              help="Finished trials the study should hold at the end (a resume continues).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=None,
-              help="Stop starting new trials after this many seconds.")
-@click.option("--sampler", type=click.Choice(["tpe", "nsga2", "random"]), default=None,
-              help="tpe (default; nsga2 for a pareto utility) or random (baseline).")
-@click.option("--storage", default=None,
-              help="Optuna storage URL (sqlite:///x.db, postgresql://...) or journal file; "
-                   "default: studies/<study>.journal")
-@click.option("--study", "study_name", default=None, help="Study name; default: the "
-              "constraints file's name.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Local worker processes on the same study.")
+@click.option(
+    "--generator",
+    "generator_file",
+    default="generators/attendnext.yaml",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Design space the generator samples from.",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(1),
+    default=DEFAULT_TRIALS,
+    show_default=True,
+    help="Finished trials the study should hold at the end (a resume continues).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Stop starting new trials after this many seconds.",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(["tpe", "nsga2", "random"]),
+    default=None,
+    help="tpe (default; nsga2 for a pareto utility) or random (baseline).",
+)
+@click.option(
+    "--storage",
+    default=None,
+    help="Optuna storage URL (sqlite:///x.db, postgresql://...) or journal file; "
+    "default: studies/<study>.journal",
+)
+@click.option(
+    "--study", "study_name", default=None, help="Study name; default: the constraints file's name."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Local worker processes on the same study.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampler seed.")
 @data_option
-@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("reports"), show_default=True)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+)
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
-def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: float | None,
-            sampler: str | None, storage: str | None, study_name: str | None, workers: int,
-            seed: int, data: str | None, report_dir: Path, no_report: bool) -> None:
+def explore(
+    constraints_file: Path,
+    generator_file: Path,
+    trials: int,
+    timeout: float | None,
+    sampler: str | None,
+    storage: str | None,
+    study_name: str | None,
+    workers: int,
+    seed: int,
+    data: str | None,
+    report_dir: Path,
+    no_report: bool,
+) -> None:
     """Search the design space for the best feasible architecture; resumable."""
     import optuna
 
@@ -190,13 +301,16 @@ def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: 
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
     c = load_profile(constraints_file, data)
-    cfg = ExploreConfig(c, load_space(generator_file), study_name, storage, sampler, trials,
-                        timeout, workers, seed)
+    cfg = ExploreConfig(
+        c, load_space(generator_file), study_name, storage, sampler, trials, timeout, workers, seed
+    )
     name = cfg.study
     bar = _ProgressLine()
-    click.echo(f"study {name!r} in {cfg.storage}: {trials} trials, sampler {cfg.sampler}, "
-               f"{workers} worker(s); proxy task {c.proxy.dataset} at {c.proxy.resolution}px",
-               err=True)
+    click.echo(
+        f"study {name!r} in {cfg.storage}: {trials} trials, sampler {cfg.sampler}, "
+        f"{workers} worker(s); proxy task {c.proxy.dataset} at {c.proxy.resolution}px",
+        err=True,
+    )
     interrupted = False
     try:
         study = run_search(cfg, on_progress=bar)
@@ -205,8 +319,9 @@ def explore(constraints_file: Path, generator_file: Path, trials: int, timeout: 
         study = load_study(name, cfg.storage)
     bar.close()
     if interrupted:
-        click.echo("interrupted: finished trials are stored; run the same command to resume",
-                   err=True)
+        click.echo(
+            "interrupted: finished trials are stored; run the same command to resume", err=True
+        )
     _summary(study, cfg, report_dir, no_report)
     if interrupted:
         sys.exit(130)
@@ -228,8 +343,10 @@ class _ProgressLine:
         eta = f"{p.eta:.0f}s" if p.eta is not None else "-"
         width = 24
         filled = int(width * min(p.done, p.target) / max(p.target, 1))
-        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.target} trials, "
-                f"feasible {p.feasible} ({share}), best {best}, {p.elapsed:.0f}s, ETA {eta}")
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.target} trials, "
+            f"feasible {p.feasible} ({share}), best {best}, {p.elapsed:.0f}s, ETA {eta}"
+        )
         click.echo(("\r" + line) if self.tty else line, err=True, nl=not self.tty)
 
     def close(self) -> None:
@@ -250,18 +367,24 @@ def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
 
     best = best_record(study)
     found = summary_counts(study)
-    click.echo(f"study {study.study_name}: {sum(found.values())} trials ("
-               + ", ".join(f"{v} {k}" for k, v in sorted(found.items())) + ")")
+    click.echo(
+        f"study {study.study_name}: {sum(found.values())} trials ("
+        + ", ".join(f"{v} {k}" for k, v in sorted(found.items()))
+        + ")"
+    )
     if best is None:
         click.echo("no feasible architecture yet: see the report for the nearest misses")
     else:
         m = best.metrics
-        click.echo(f"best feasible: trial {best.number}, NetScore {m.get('netscore', 0):.2f}, "
-                   f"proxy top-1 {m.get('accuracy', 0):.1f} %, {m['params_m']:.3f} M params, "
-                   f"{m['macs_g']:.4f} G MACs, {m.get('latency_ms', 0):.2f} ms "
-                   f"({cfg.constraints.latency.backend})")
-        click.echo(f"export it: gensynth export --study {study.study_name} --trial best "
-                   f"--format onnx")
+        click.echo(
+            f"best feasible: trial {best.number}, NetScore {m.get('netscore', 0):.2f}, "
+            f"proxy top-1 {m.get('accuracy', 0):.1f} %, {m['params_m']:.3f} M params, "
+            f"{m['macs_g']:.4f} G MACs, {m.get('latency_ms', 0):.2f} ms "
+            f"({cfg.constraints.latency.backend})"
+        )
+        click.echo(
+            f"export it: gensynth export --study {study.study_name} --trial best --format onnx"
+        )
     if not no_report:
         from gensynth.report import write_report
 
@@ -269,15 +392,23 @@ def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
 
 
 def study_options(f: Any) -> Any:
-    f = click.option("--storage", default=None,
-                     help="Storage URL or journal file; default: studies/<study>.journal")(f)
+    f = click.option(
+        "--storage",
+        default=None,
+        help="Storage URL or journal file; default: studies/<study>.journal",
+    )(f)
     return click.option("--study", "study_name", required=True, help="Study name.")(f)
 
 
 @main.command()
 @study_options
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Output folder; default: reports/<study>.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder; default: reports/<study>.",
+)
 def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
     """Write reports/<study>/index.html (self-contained, offline) and trials.csv."""
     from gensynth.report import write_report
@@ -289,21 +420,49 @@ def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--study", "study_name", default=None, help="Study to take the trial from.")
-@click.option("--storage", default=None,
-              help="Storage URL or journal file; default: studies/<study>.journal")
-@click.option("--trial", default="best", show_default=True,
-              help="Trial number, or 'best' (best feasible by the utility).")
-@click.option("--spec", "spec_file", default=None,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Export a spec file instead of a study trial.")
-@click.option("--format", "fmt", required=True,
-              type=click.Choice(["json", "onnx", "torchscript", "py", "safetensors"]))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file; default: exports/<name>.<ext>")
-@click.option("--resolution", type=click.IntRange(8, 4096), default=None,
-              help="Example input size for onnx/torchscript; default: the deployment's.")
-def export(study_name: str | None, storage: str | None, trial: str, spec_file: Path | None,
-           fmt: str, out: Path | None, resolution: int | None) -> None:
+@click.option(
+    "--storage", default=None, help="Storage URL or journal file; default: studies/<study>.journal"
+)
+@click.option(
+    "--trial",
+    default="best",
+    show_default=True,
+    help="Trial number, or 'best' (best feasible by the utility).",
+)
+@click.option(
+    "--spec",
+    "spec_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Export a spec file instead of a study trial.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    required=True,
+    type=click.Choice(["json", "onnx", "torchscript", "py", "safetensors"]),
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file; default: exports/<name>.<ext>",
+)
+@click.option(
+    "--resolution",
+    type=click.IntRange(8, 4096),
+    default=None,
+    help="Example input size for onnx/torchscript; default: the deployment's.",
+)
+def export(
+    study_name: str | None,
+    storage: str | None,
+    trial: str,
+    spec_file: Path | None,
+    fmt: str,
+    out: Path | None,
+    resolution: int | None,
+) -> None:
     """Export an architecture: json, onnx, torchscript, standalone py, or safetensors weights.
 
     With a study trial that kept proxy-trained weights, the exported network carries them
@@ -322,8 +481,9 @@ def export(study_name: str | None, storage: str | None, trial: str, spec_file: P
     click.echo(f"{done}{note}")
 
 
-def export_source(study_name: str | None, storage: str | None, trial: str,
-                  spec_file: Path | None) -> tuple[Any, Any, int]:
+def export_source(
+    study_name: str | None, storage: str | None, trial: str, spec_file: Path | None
+) -> tuple[Any, Any, int]:
     """The spec, its weights (or None) and the deployment resolution to export."""
     from gensynth.spec import load_spec
     from gensynth.study import choose, deployment_resolution, load_study, trained
@@ -336,8 +496,11 @@ def export_source(study_name: str | None, storage: str | None, trial: str,
 
 
 @main.command()
-@click.option("--storage", default=None, help="Storage URL or journal file; default: every "
-              "journal file in studies/.")
+@click.option(
+    "--storage",
+    default=None,
+    help="Storage URL or journal file; default: every journal file in studies/.",
+)
 @format_option
 def studies(storage: str | None, fmt: str) -> None:
     """List the studies in a storage."""
@@ -347,9 +510,15 @@ def studies(storage: str | None, fmt: str) -> None:
     rows = []
     for store in stores:
         for s in list_studies(store):
-            rows.append({"study": s.study_name, "trials": s.n_trials, "storage": store,
-                         "constraints": s.user_attrs.get("constraints_file", ""),
-                         "created": s.user_attrs.get("created", "")})
+            rows.append(
+                {
+                    "study": s.study_name,
+                    "trials": s.n_trials,
+                    "storage": store,
+                    "constraints": s.user_attrs.get("constraints_file", ""),
+                    "created": s.user_attrs.get("created", ""),
+                }
+            )
     if fmt == "json":
         _echo_json(rows)
     else:

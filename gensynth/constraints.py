@@ -161,23 +161,32 @@ def load_constraints(path: str | Path) -> Constraints:
     return constraints_from_dict(data, str(path), path.stem)
 
 
-def constraints_from_dict(data: object, source: str = "", default_name: str = "constraints"
-                          ) -> Constraints:
+def constraints_from_dict(
+    data: object, source: str = "", default_name: str = "constraints"
+) -> Constraints:
     r = Reader(data, source)
     c = Constraints(
-        name=r.str("name", default_name), source=source,
+        name=r.str("name", default_name),
+        source=source,
         description=r.str("description", None) or "",
         deployment=_deployment(r.child("deployment", {})),
-        utility=_utility(r.child("utility", {})), rules=_rules(r.child("rules", {})),
-        budgets=_budgets(r.child("budgets", {})), latency=_latency(r.child("latency", {})),
-        proxy=_proxy(r.child("proxy", {})))
+        utility=_utility(r.child("utility", {})),
+        rules=_rules(r.child("rules", {})),
+        budgets=_budgets(r.child("budgets", {})),
+        latency=_latency(r.child("latency", {})),
+        proxy=_proxy(r.child("proxy", {})),
+    )
     r.done()
     return c
 
 
 def _deployment(r: Reader) -> Deployment:
-    d = Deployment(r.int("resolution", 224, low=8, high=4096), r.int("channels", 3, low=1),
-                   r.int("classes", 1000, low=1), r.int("batch", 1, low=1, high=1024))
+    d = Deployment(
+        r.int("resolution", 224, low=8, high=4096),
+        r.int("channels", 3, low=1),
+        r.int("classes", 1000, low=1),
+        r.int("batch", 1, low=1, high=1024),
+    )
     r.done()
     return d
 
@@ -186,13 +195,25 @@ def _utility(r: Reader) -> Utility:
     kind = r.choice("kind", ("netscore", "pareto"), "netscore")
     objectives = r.list("objectives", ["accuracy", "latency_ms"], min_len=1)
     for i, name in enumerate(objectives):
-        r.check(f"objectives[{i}]", name in OBJECTIVES, f"must be one of: "
-                f"{', '.join(OBJECTIVES)}, got {name!r}{did_you_mean(name, OBJECTIVES)}")
-    r.check("objectives", kind != "pareto" or len(objectives) >= 2,
-            f"a pareto utility needs at least 2 objectives, got {len(objectives)}")
-    u = Utility(kind, r.float("alpha", 2.0, low=0.0), r.float("beta", 0.5, low=0.0),
-                r.float("gamma", 0.5, low=0.0), r.choice("macs_unit", ("G", "M"), "G"),
-                tuple(objectives))
+        r.check(
+            f"objectives[{i}]",
+            name in OBJECTIVES,
+            f"must be one of: "
+            f"{', '.join(OBJECTIVES)}, got {name!r}{did_you_mean(name, OBJECTIVES)}",
+        )
+    r.check(
+        "objectives",
+        kind != "pareto" or len(objectives) >= 2,
+        f"a pareto utility needs at least 2 objectives, got {len(objectives)}",
+    )
+    u = Utility(
+        kind,
+        r.float("alpha", 2.0, low=0.0),
+        r.float("beta", 0.5, low=0.0),
+        r.float("gamma", 0.5, low=0.0),
+        r.choice("macs_unit", ("G", "M"), "G"),
+        tuple(objectives),
+    )
     r.done()
     return u
 
@@ -207,14 +228,14 @@ def _rules(r: Reader) -> Rules:
     aads = _optional(r, "aads", "min_fraction", 0.75, low=0.0, high=1.0)
     floor = _floor(r)
     shift = _optional(r, "shift_consistency", "min_percent", None, low=0.0, high=100.0)
-    rules = Rules(min_stages, min_columns, r.bool("no_strided_pointwise", True), aads, floor,
-                  shift)
+    rules = Rules(min_stages, min_columns, r.bool("no_strided_pointwise", True), aads, floor, shift)
     r.done()
     return rules
 
 
-def _optional(r: Reader, key: str, inner: str, default: float | None, low: float,
-              high: float) -> float | None:
+def _optional(
+    r: Reader, key: str, inner: str, default: float | None, low: float, high: float
+) -> float | None:
     """A rule written `key: {inner: value}`; `key: false` (or absent, no default) disables it."""
     value = r.raw(key, None)
     if value is None:
@@ -234,8 +255,9 @@ def _floor(r: Reader) -> float | RelativeFloor | None:
         return None
     child = r.child("accuracy_floor")
     if isinstance(value, dict) and "reference" in value:
-        floor = RelativeFloor(_reference(child, "reference"),
-                              child.float("margin", 0.0, low=-100.0, high=100.0))
+        floor = RelativeFloor(
+            _reference(child, "reference"), child.float("margin", 0.0, low=-100.0, high=100.0)
+        )
     else:
         floor = child.float("min_top1", low=0.0, high=100.0)
     child.done()
@@ -243,8 +265,7 @@ def _floor(r: Reader) -> float | RelativeFloor | None:
 
 
 def _budgets(r: Reader) -> Budgets:
-    b = Budgets(*(_limit(r, k) for k in ("params_m", "macs_g", "latency_ms",
-                                         "peak_activation_mb")))
+    b = Budgets(*(_limit(r, k) for k in ("params_m", "macs_g", "latency_ms", "peak_activation_mb")))
     r.done()
     return b
 
@@ -257,11 +278,14 @@ def _limit(r: Reader, key: str) -> Limit | None:
         return r.float(key, None, low=0.0, low_open=True)
     child = r.child(key)
     if key == "latency_ms" and ("speedup" in value or "over" in value):
-        limit = Relative(_reference(child, "over"),
-                         1.0 / child.float("speedup", low=0.0, low_open=True, high=1e6))
+        limit = Relative(
+            _reference(child, "over"),
+            1.0 / child.float("speedup", low=0.0, low_open=True, high=1e6),
+        )
     else:
-        limit = Relative(_reference(child, "of"),
-                         child.float("at_most", low=0.0, low_open=True, high=1e6))
+        limit = Relative(
+            _reference(child, "of"), child.float("at_most", low=0.0, low_open=True, high=1e6)
+        )
     child.done()
     return limit
 
@@ -271,18 +295,29 @@ def _reference(r: Reader, key: str) -> str:
     name = r.str(key)
     kind, sep, rest = name.partition(":")
     if sep:
-        r.check(key, kind in SOURCE_KINDS and bool(rest), f"must be KIND:PATH with KIND one of: "
-                f"{', '.join(SOURCE_KINDS)}, got {name!r}{did_you_mean(kind, SOURCE_KINDS)}")
+        r.check(
+            key,
+            kind in SOURCE_KINDS and bool(rest),
+            f"must be KIND:PATH with KIND one of: "
+            f"{', '.join(SOURCE_KINDS)}, got {name!r}{did_you_mean(kind, SOURCE_KINDS)}",
+        )
     else:
-        r.check(key, name in BUILTIN, f"must be a built-in reference ({', '.join(BUILTIN)}) or "
-                f"KIND:PATH, got {name!r}{did_you_mean(name, BUILTIN)}")
+        r.check(
+            key,
+            name in BUILTIN,
+            f"must be a built-in reference ({', '.join(BUILTIN)}) or "
+            f"KIND:PATH, got {name!r}{did_you_mean(name, BUILTIN)}",
+        )
     return name
 
 
 def _latency(r: Reader) -> LatencyConfig:
-    lat = LatencyConfig(r.choice("backend", BACKENDS, "torch"),
-                        r.int("threads", 1, low=1, high=256),
-                        r.int("warmup", 3, low=0, high=1000), r.int("runs", 15, low=1, high=10000))
+    lat = LatencyConfig(
+        r.choice("backend", BACKENDS, "torch"),
+        r.int("threads", 1, low=1, high=256),
+        r.int("warmup", 3, low=0, high=1000),
+        r.int("runs", 15, low=1, high=10000),
+    )
     r.done()
     return lat
 
@@ -290,11 +325,16 @@ def _latency(r: Reader) -> LatencyConfig:
 def _proxy(r: Reader) -> Proxy:
     dataset = r.choice("dataset", DATASETS, "digits")
     path = r.str("path", None)
-    r.check("path", dataset == "digits" or path is not None,
-            f"is required for dataset {dataset!r} (where the data lies), got nothing (null)")
+    r.check(
+        "path",
+        dataset == "digits" or path is not None,
+        f"is required for dataset {dataset!r} (where the data lies), got nothing (null)",
+    )
     augment = r.child("augment", {})
     p = Proxy(
-        dataset=dataset, path=path, resolution=r.int("resolution", 32, low=8, high=1024),
+        dataset=dataset,
+        path=path,
+        resolution=r.int("resolution", 32, low=8, high=1024),
         epochs=r.int("epochs", 3, low=1, high=1000),
         batch_size=r.int("batch_size", 64, low=1, high=65536),
         optimizer=r.choice("optimizer", ("adamw", "sgd"), "adamw"),
@@ -307,8 +347,10 @@ def _proxy(r: Reader) -> Proxy:
         max_images=r.int("max_images", None, low=10),
         augment_shift=augment.int("shift", 2, low=0, high=64),
         augment_flip=augment.bool("flip", False),
-        threads=r.int("threads", 2, low=1, high=256), seed=r.int("seed", 0, low=0),
-        shift_consistency=r.bool("shift_consistency", False))
+        threads=r.int("threads", 2, low=1, high=256),
+        seed=r.int("seed", 0, low=0),
+        shift_consistency=r.bool("shift_consistency", False),
+    )
     augment.done()
     r.done()
     return p
@@ -325,8 +367,10 @@ def with_dataset(c: Constraints, data: str | None) -> Constraints:
         return c
     name, _, path = data.partition(":")
     if name not in DATASETS:
-        raise ConfigError(f"--data: unknown dataset {name!r}; expected one of: "
-                          f"{', '.join(DATASETS)}{did_you_mean(name, DATASETS)}")
+        raise ConfigError(
+            f"--data: unknown dataset {name!r}; expected one of: "
+            f"{', '.join(DATASETS)}{did_you_mean(name, DATASETS)}"
+        )
     if name != "digits" and not path:
         raise ConfigError(f"--data: dataset {name!r} needs a path, e.g. {name}:/data/x")
     proxy = dataclasses.replace(c.proxy, dataset=name, path=path or None)

@@ -103,17 +103,38 @@ def cost(spec: ArchSpec | NetPlan, resolution: int = 224) -> Cost:
             shape = _walk_block(block, shape, layers)
         mine = layers[first:]
         extra = sum(_block_params(b) for b in section.blocks)
-        sections.append(SectionCost(section.name, start, shape, section.columns, section.depth,
-                                    sum(x.params for x in mine) + extra,
-                                    sum(x.macs for x in mine)))
-    peak = max((x.shape_in.numel + x.shape_out.numel for x in layers
-                if isinstance(x.layer, (Conv, Blur, Linear))), default=0)
-    return Cost(resolution, sum(s.params for s in sections), sum(s.macs for s in sections),
-                peak * BYTES_PER_VALUE, tuple(sections), tuple(layers))
+        sections.append(
+            SectionCost(
+                section.name,
+                start,
+                shape,
+                section.columns,
+                section.depth,
+                sum(x.params for x in mine) + extra,
+                sum(x.macs for x in mine),
+            )
+        )
+    peak = max(
+        (
+            x.shape_in.numel + x.shape_out.numel
+            for x in layers
+            if isinstance(x.layer, (Conv, Blur, Linear))
+        ),
+        default=0,
+    )
+    return Cost(
+        resolution,
+        sum(s.params for s in sections),
+        sum(s.macs for s in sections),
+        peak * BYTES_PER_VALUE,
+        tuple(sections),
+        tuple(layers),
+    )
 
 
-def plan_cost(blocks: tuple[BlockPlan, ...] | list[BlockPlan], shape: Shape
-              ) -> tuple[Shape, list[LayerCost]]:
+def plan_cost(
+    blocks: tuple[BlockPlan, ...] | list[BlockPlan], shape: Shape
+) -> tuple[Shape, list[LayerCost]]:
     """Output shape and per-layer costs of a sequence of block plans from an input shape."""
     layers: list[LayerCost] = []
     for block in blocks:
@@ -123,8 +144,9 @@ def plan_cost(blocks: tuple[BlockPlan, ...] | list[BlockPlan], shape: Shape
 
 def _block_params(block: BlockPlan) -> int:
     """Parameters a block holds outside its layers: the AC's learned scale."""
-    nested = sum(_block_params(x) for branch in block.branches for x in branch
-                 if isinstance(x, BlockPlan))
+    nested = sum(
+        _block_params(x) for branch in block.branches for x in branch if isinstance(x, BlockPlan)
+    )
     return nested + (block.kind == "ac")
 
 

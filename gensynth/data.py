@@ -17,8 +17,10 @@ from gensynth.constraints import Proxy
 from gensynth.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
-IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 IDX_MAX_BYTES = 2**31  # refuse headers that announce more than 2 GiB
 
 
@@ -43,10 +45,6 @@ class ProxyData:
     def resolution(self) -> int:
         return self.train_x.shape[-1]
 
-    def describe(self) -> str:
-        return (f"{self.name}: {len(self.train_y)} train / {len(self.val_y)} validation images, "
-                f"{self.classes} classes, {self.channels}x{self.resolution}x{self.resolution}")
-
 
 def load_dataset(proxy: Proxy, channels: int = 3) -> ProxyData:
     """Read the proxy dataset named in the constraints file, split and normalise it.
@@ -57,32 +55,51 @@ def load_dataset(proxy: Proxy, channels: int = 3) -> ProxyData:
         10
     """
     readers: dict[str, Callable[[Path, int], tuple[np.ndarray, np.ndarray]]] = {
-        "digits": lambda p, r: _digits(), "folder": _folder, "npz": lambda p, r: _npz(p),
-        "cifar10": lambda p, r: _cifar(p), "cifar100": lambda p, r: _cifar(p),
-        "idx": lambda p, r: _idx(p)}
+        "digits": lambda p, r: _digits(),
+        "folder": _folder,
+        "npz": lambda p, r: _npz(p),
+        "cifar10": lambda p, r: _cifar(p),
+        "cifar100": lambda p, r: _cifar(p),
+        "idx": lambda p, r: _idx(p),
+    }
     path = Path(proxy.path) if proxy.path else Path("<sklearn digits>")
     images, labels = readers[proxy.dataset](path, proxy.resolution)
     images, labels = _check(images, labels, path)
     test_from = _idx_train_count(path) if proxy.dataset == "idx" else None
     classes, y = np.unique(labels, return_inverse=True)
-    name = (f"{proxy.dataset} ({path})" if proxy.path
-            else "digits (scikit-learn, 1797 real 8x8 images)")
+    name = (
+        f"{proxy.dataset} ({path})" if proxy.path else "digits (scikit-learn, 1797 real 8x8 images)"
+    )
     train, val = _split(name, len(y), proxy, test_from)
     keep = torch.cat([train, val])  # resize only the images used
     x = _to_channels(torch.from_numpy(images[keep.numpy()]).float(), channels, path)
-    x = F.interpolate(x, size=(proxy.resolution, proxy.resolution), mode="bilinear",
-                      align_corners=False, antialias=True)
+    x = F.interpolate(
+        x,
+        size=(proxy.resolution, proxy.resolution),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )
     y = torch.from_numpy(y.astype(np.int64))[keep]
     n = len(train)
     mean = x[:n].mean(dim=(0, 2, 3))
     std = x[:n].std(dim=(0, 2, 3)).clamp_min(1e-6)
     x = (x - mean[:, None, None]) / std[:, None, None]
-    return ProxyData(name, x[:n].contiguous(), y[:n], x[n:].contiguous(), y[n:], len(classes),
-                     tuple(mean.tolist()), tuple(std.tolist()))
+    return ProxyData(
+        name,
+        x[:n].contiguous(),
+        y[:n],
+        x[n:].contiguous(),
+        y[n:],
+        len(classes),
+        tuple(mean.tolist()),
+        tuple(std.tolist()),
+    )
 
 
-def _split(name: str, count: int, proxy: Proxy, test_from: int | None = None
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+def _split(
+    name: str, count: int, proxy: Proxy, test_from: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices of a seeded random train/validation split; with ``test_from`` (IDX data)
     images from that index on are the published test split, which becomes the validation set."""
     gen = torch.Generator().manual_seed(proxy.seed)
@@ -138,8 +155,10 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             x_key = next((k for k in ("images", "x", "X") if k in keys), None)
             y_key = next((k for k in ("labels", "y", "Y") if k in keys), None)
             if x_key is None or y_key is None:
-                raise DataError(f"{path}: needs arrays 'images' and 'labels' (or 'x' and 'y'), "
-                                f"found: {', '.join(sorted(keys)) or 'none'}")
+                raise DataError(
+                    f"{path}: needs arrays 'images' and 'labels' (or 'x' and 'y'), "
+                    f"found: {', '.join(sorted(keys)) or 'none'}"
+                )
             images, labels = f[x_key], f[y_key]
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read .npz file ({exc})") from None
@@ -149,8 +168,10 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _cifar(path: Path) -> tuple[np.ndarray, np.ndarray]:
     files = sorted(path.glob("data_batch_*")) or [path / "train"]
     if not path.is_dir() or not all(f.is_file() for f in files):
-        raise DataError(f"{path}: not a CIFAR python folder (expected data_batch_1..5 for "
-                        "CIFAR-10 or 'train' for CIFAR-100)")
+        raise DataError(
+            f"{path}: not a CIFAR python folder (expected data_batch_1..5 for "
+            "CIFAR-10 or 'train' for CIFAR-100)"
+        )
     images, labels = [], []
     for f in files:
         try:
@@ -166,14 +187,20 @@ def _cifar(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _idx(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """MNIST-family IDX files in a folder: train + t10k images and labels (.gz or not)."""
     if not path.is_dir():
-        raise DataError(f"{path}: not a folder (expected {', '.join(IDX_FILES['train'])} and "
-                        f"the t10k files, optionally .gz)")
-    parts = {split: [_idx_array(_idx_file(path, name)) for name in names]
-             for split, names in IDX_FILES.items()}
+        raise DataError(
+            f"{path}: not a folder (expected {', '.join(IDX_FILES['train'])} and "
+            f"the t10k files, optionally .gz)"
+        )
+    parts = {
+        split: [_idx_array(_idx_file(path, name)) for name in names]
+        for split, names in IDX_FILES.items()
+    }
     for split, (images, labels) in parts.items():
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{path}: {split} images {images.shape} and labels {labels.shape} "
-                            f"do not pair up (expected (N, H, W) and (N,))")
+            raise DataError(
+                f"{path}: {split} images {images.shape} and labels {labels.shape} "
+                f"do not pair up (expected (N, H, W) and (N,))"
+            )
     images = np.concatenate([parts["train"][0], parts["test"][0]])[:, None]
     labels = np.concatenate([parts["train"][1], parts["test"][1]])
     return images.astype(np.float32) / 255.0, labels
@@ -206,7 +233,7 @@ def _idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
         raise DataError(f"{path}: cannot read IDX file ({exc})") from None
     if len(raw) < 4 * magic[3]:
         raise DataError(f"{path}: truncated IDX header")
-    dims = tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(0, len(raw), 4))
+    dims = tuple(int.from_bytes(raw[i : i + 4], "big") for i in range(0, len(raw), 4))
     if int(np.prod(dims, dtype=np.float64)) > IDX_MAX_BYTES:
         raise DataError(f"{path}: IDX header announces {dims}, more than {IDX_MAX_BYTES} bytes")
     return 4 + len(raw), dims
@@ -233,8 +260,10 @@ def _nchw(images: np.ndarray, path: Path) -> np.ndarray:
     elif images.ndim == 4 and images.shape[-1] in (1, 3, 4) and images.shape[1] not in (1, 3, 4):
         images = images.transpose(0, 3, 1, 2)
     if images.ndim != 4:
-        raise DataError(f"{path}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W), "
-                        f"got shape {images.shape}")
+        raise DataError(
+            f"{path}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W), "
+            f"got shape {images.shape}"
+        )
     return images / 255.0 if images.max(initial=0) > 1.5 else images
 
 

@@ -59,7 +59,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         spec = self.inquisitor.deployed(
-            self.cfg.space.sample(trial, name=f"{self.cfg.study}-t{trial.number}"))
+            self.cfg.space.sample(trial, name=f"{self.cfg.study}-t{trial.number}")
+        )
         earlier = _assessed(trial.study, spec.hash)
         if earlier is not None:
             return self._copy(trial, earlier)
@@ -93,8 +94,11 @@ class Objective:
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         path = self.weights_dir / f"{a.spec.hash}.safetensors"
         trained = self.inquisitor.proxy_spec(a.spec)  # the proxy task's classes
-        save_file({k: v.contiguous() for k, v in a.state_dict.items()}, str(path),
-                  metadata={"spec": trained.to_json()})
+        save_file(
+            {k: v.contiguous() for k, v in a.state_dict.items()},
+            str(path),
+            metadata={"spec": trained.to_json()},
+        )
         return str(path.resolve())
 
 
@@ -114,8 +118,9 @@ def _assessed(study: optuna.Study, spec_hash: str) -> FrozenTrial | None:
     return None
 
 
-def objective_values(metrics: dict[str, float], c: Constraints,
-                     directions: list[str]) -> list[float]:
+def objective_values(
+    metrics: dict[str, float], c: Constraints, directions: list[str]
+) -> list[float]:
     names = ["netscore"] if c.utility.kind == "netscore" else list(c.utility.objectives)
     return [metrics.get(n, placeholder(d)) for n, d in zip(names, directions, strict=True)]
 
@@ -124,25 +129,32 @@ def progress_of(study: optuna.Study, target: int, started: float, started_done: 
     records = read_all(study)
     done = sum(r.state in ("complete", "pruned") for r in records)
     feasible = sum(r.feasible and r.state == "complete" for r in records)
-    return Progress(done, target, feasible, best_value(study), time.time() - started,
-                    started_done)
+    return Progress(done, target, feasible, best_value(study), time.time() - started, started_done)
 
 
 def check_failures(study: optuna.Study, started_number: int) -> None:
     """Stop a run whose trials all fail the same way (a broken setup, not bad candidates)."""
-    mine = [r for r in read_all(study) if r.number >= started_number
-            and r.state in ("complete", "pruned", "fail")]
+    mine = [
+        r
+        for r in read_all(study)
+        if r.number >= started_number and r.state in ("complete", "pruned", "fail")
+    ]
     if len(mine) < SAME_FAILURE_STOP or any(r.status != "failed" for r in mine):
         return
     kinds = {tuple(r.reason.split(":")[:2]) for r in mine}  # (stage, exception type)
     if len(kinds) == 1:
-        raise StudyError(f"the first {len(mine)} trials of this run all failed the same way "
-                         f"({mine[0].reason}); fix the cause and run again to resume")
+        raise StudyError(
+            f"the first {len(mine)} trials of this run all failed the same way "
+            f"({mine[0].reason}); fix the cause and run again to resume"
+        )
 
 
 # --- running ---------------------------------------------------------------------------
-def explore(cfg: ExploreConfig, on_progress: Callable[[Progress], None] | None = None,
-            inquisitor: Inquisitor | None = None) -> optuna.Study:
+def explore(
+    cfg: ExploreConfig,
+    on_progress: Callable[[Progress], None] | None = None,
+    inquisitor: Inquisitor | None = None,
+) -> optuna.Study:
     """Run (or resume) the search until the study holds ``cfg.trials`` finished trials.
 
     Example:
@@ -151,16 +163,22 @@ def explore(cfg: ExploreConfig, on_progress: Callable[[Progress], None] | None =
         ...                               "edge", default_storage("edge")))  # doctest: +SKIP
     """
     study = open_study(cfg)
-    started, started_done = time.time(), len(study.get_trials(deepcopy=False,
-                                                                states=DONE_STATES))
+    started, started_done = time.time(), len(study.get_trials(deepcopy=False, states=DONE_STATES))
     remaining = cfg.trials - started_done
     if remaining > 0:
         try:
             if cfg.workers > 1:
                 _run_workers(cfg, study, on_progress, started, started_done)
             else:
-                _run_here(cfg, study, inquisitor or make_inquisitor(cfg.constraints),
-                          remaining, on_progress, started, started_done)
+                _run_here(
+                    cfg,
+                    study,
+                    inquisitor or make_inquisitor(cfg.constraints),
+                    remaining,
+                    on_progress,
+                    started,
+                    started_done,
+                )
         finally:
             _log_run(study, started, started_done)
     return study
@@ -172,9 +190,15 @@ def make_inquisitor(c: Constraints) -> Inquisitor:
     return Inquisitor(c, load_dataset(c.proxy, c.deployment.channels), keep_weights=True)
 
 
-def _run_here(cfg: ExploreConfig, study: optuna.Study, inquisitor: Inquisitor, remaining: int,
-              on_progress: Callable[[Progress], None] | None, started: float,
-              started_done: int) -> None:
+def _run_here(
+    cfg: ExploreConfig,
+    study: optuna.Study,
+    inquisitor: Inquisitor,
+    remaining: int,
+    on_progress: Callable[[Progress], None] | None,
+    started: float,
+    started_done: int,
+) -> None:
     first = len(study.get_trials(deepcopy=False))
 
     def tick(s: optuna.Study, t: FrozenTrial) -> None:
@@ -182,25 +206,36 @@ def _run_here(cfg: ExploreConfig, study: optuna.Study, inquisitor: Inquisitor, r
             on_progress(progress_of(s, cfg.trials, started, started_done))
         check_failures(s, first)
 
-    _optimize(study, Objective(cfg, inquisitor), remaining, cfg,
-              [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES), tick])
+    _optimize(
+        study,
+        Objective(cfg, inquisitor),
+        remaining,
+        cfg,
+        [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES), tick],
+    )
 
 
-def _optimize(study: optuna.Study, objective: Objective, n: int, cfg: ExploreConfig,
-              callbacks: list) -> None:
+def _optimize(
+    study: optuna.Study, objective: Objective, n: int, cfg: ExploreConfig, callbacks: list
+) -> None:
     with warnings.catch_warnings():  # named constraints are experimental in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.optimize(objective, n_trials=n, timeout=cfg.timeout, callbacks=callbacks)
 
 
-def _run_workers(cfg: ExploreConfig, study: optuna.Study,
-                 on_progress: Callable[[Progress], None] | None, started: float,
-                 started_done: int) -> None:
+def _run_workers(
+    cfg: ExploreConfig,
+    study: optuna.Study,
+    on_progress: Callable[[Progress], None] | None,
+    started: float,
+    started_done: int,
+) -> None:
     """N local processes on the same storage; this process only watches and reports."""
     ctx = multiprocessing.get_context("spawn")
     level = optuna.logging.get_verbosity()
-    procs = [ctx.Process(target=_worker, args=(cfg, i, level), daemon=False)
-             for i in range(cfg.workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(cfg, i, level), daemon=False) for i in range(cfg.workers)
+    ]
     for p in procs:
         p.start()
     try:
@@ -215,8 +250,10 @@ def _run_workers(cfg: ExploreConfig, study: optuna.Study,
                 p.terminate()
     failed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if failed and not _enough(study, cfg.trials):
-        raise StudyError(f"{len(failed)} worker process(es) exited with status {failed}; "
-                         "run the command again to resume")
+        raise StudyError(
+            f"{len(failed)} worker process(es) exited with status {failed}; "
+            "run the command again to resume"
+        )
 
 
 def _enough(study: optuna.Study, target: int) -> bool:
@@ -232,18 +269,31 @@ def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
     c = dataclasses.replace(cfg.constraints, proxy=proxy)
     torch.set_num_threads(threads)
     directions = objective_directions(c.utility)
-    study = optuna.load_study(study_name=cfg.study, storage=open_storage(cfg.storage),
-                              sampler=make_sampler(cfg.sampler, cfg.seed + index),
-                              pruner=make_pruner(directions, c.proxy.epochs))
+    study = optuna.load_study(
+        study_name=cfg.study,
+        storage=open_storage(cfg.storage),
+        sampler=make_sampler(cfg.sampler, cfg.seed + index),
+        pruner=make_pruner(directions, c.proxy.epochs),
+    )
     if _enough(study, cfg.trials):
         return
-    _optimize(study, Objective(cfg, make_inquisitor(c)), cfg.trials, cfg,
-              [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES)])
+    _optimize(
+        study,
+        Objective(cfg, make_inquisitor(c)),
+        cfg.trials,
+        cfg,
+        [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES)],
+    )
 
 
 def _log_run(study: optuna.Study, started: float, started_done: int) -> None:
     runs = list(study.user_attrs.get("runs", []))
     done = len(study.get_trials(deepcopy=False, states=DONE_STATES))
-    runs.append({"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-                 "seconds": round(time.time() - started, 1), "trials": done - started_done})
+    runs.append(
+        {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+            "seconds": round(time.time() - started, 1),
+            "trials": done - started_done,
+        }
+    )
     study.set_user_attr("runs", runs)

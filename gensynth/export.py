@@ -19,21 +19,51 @@ from gensynth.latency import onnx_bytes
 from gensynth.plan import network_plan
 from gensynth.spec import ArchSpec
 
-FORMATS = {"json": ".json", "onnx": ".onnx", "torchscript": ".pt", "py": ".py",
-           "safetensors": ".safetensors"}
+FORMATS = {
+    "json": ".json",
+    "onnx": ".onnx",
+    "torchscript": ".pt",
+    "py": ".py",
+    "safetensors": ".safetensors",
+}
 TOLERANCE = 1e-4
 # What the standalone .py file needs from gensynth.plan and gensynth.blocks, copied from
 # their real source.
-_STANDALONE = [plan.Conv, plan.Norm, plan.Act, plan.Blur, plan.MaxShift, plan.HalfMaxPool,
-               plan.GlobalPool, plan.Dropout, plan.Linear, plan.BlockPlan, blocks.BlurPool,
-               blocks.MaxShiftPool, blocks.HalfMaxPool2d, blocks.GlobalAvgPool,
-               blocks.make_layer, blocks.make_branch, blocks._zero_last_norm, blocks.Residual,
-               blocks.Add, blocks.ConvEntry, blocks.DCAC, blocks.AttentionCondenser,
-               blocks.SqueezeExcite, blocks.make_block]
+_STANDALONE = [
+    plan.Conv,
+    plan.Norm,
+    plan.Act,
+    plan.Blur,
+    plan.MaxShift,
+    plan.HalfMaxPool,
+    plan.GlobalPool,
+    plan.Dropout,
+    plan.Linear,
+    plan.BlockPlan,
+    blocks.BlurPool,
+    blocks.MaxShiftPool,
+    blocks.HalfMaxPool2d,
+    blocks.GlobalAvgPool,
+    blocks.make_layer,
+    blocks.make_branch,
+    blocks._zero_last_norm,
+    blocks.Residual,
+    blocks.Add,
+    blocks.ConvEntry,
+    blocks.DCAC,
+    blocks.AttentionCondenser,
+    blocks.SqueezeExcite,
+    blocks.make_block,
+]
 
 
-def export(spec: ArchSpec, fmt: str, out: str | Path, resolution: int = 224,
-           weights: dict[str, torch.Tensor] | None = None) -> Path:
+def export(
+    spec: ArchSpec,
+    fmt: str,
+    out: str | Path,
+    resolution: int = 224,
+    weights: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write ``spec`` (with ``weights`` when given) in ``fmt`` and verify the result.
 
     ONNX, TorchScript and .py outputs are checked against the PyTorch model on one random
@@ -43,8 +73,10 @@ def export(spec: ArchSpec, fmt: str, out: str | Path, resolution: int = 224,
         >>> export(spec, "onnx", "model.onnx", resolution=224)  # doctest: +SKIP
     """
     if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}"
-                          f"{did_you_mean(fmt, FORMATS)}")
+        raise ExportError(
+            f"unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}"
+            f"{did_you_mean(fmt, FORMATS)}"
+        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
@@ -54,12 +86,17 @@ def export(spec: ArchSpec, fmt: str, out: str | Path, resolution: int = 224,
         return out
     if fmt == "safetensors":
         if weights is None:
-            raise ExportError("this architecture kept no trained weights (explore keeps them for "
-                              "feasible trials that improved the best); export json or onnx")
+            raise ExportError(
+                "this architecture kept no trained weights (explore keeps them for "
+                "feasible trials that improved the best); export json or onnx"
+            )
         from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in weights.items()}, str(out),
-                  metadata={"spec": spec.to_json()})
+        save_file(
+            {k: v.contiguous() for k, v in weights.items()},
+            str(out),
+            metadata={"spec": spec.to_json()},
+        )
         return out
     model = build_model(spec).eval()
     if weights is not None:
@@ -71,8 +108,7 @@ def export(spec: ArchSpec, fmt: str, out: str | Path, resolution: int = 224,
     got = writers[fmt](model, spec, x, out)
     diff = float(np.abs(got - expected).max())
     if not diff <= TOLERANCE:
-        raise ExportError(f"{out}: {fmt} output differs from PyTorch by {diff:.2e} "
-                          f"(> {TOLERANCE})")
+        raise ExportError(f"{out}: {fmt} output differs from PyTorch by {diff:.2e} (> {TOLERANCE})")
     return out
 
 
@@ -87,8 +123,9 @@ def _write_onnx(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor, out: Pa
     return session.run(None, {"input": x.numpy()})[0]
 
 
-def _write_torchscript(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor,
-                       out: Path) -> np.ndarray:
+def _write_torchscript(
+    model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor, out: Path
+) -> np.ndarray:
     with warnings.catch_warnings():  # the small-map padding choice is fixed at this resolution
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(model, x)
@@ -111,15 +148,24 @@ def _write_py(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor, out: Path
 def standalone_source(spec: ArchSpec) -> str:
     """Python source that rebuilds the network with nothing but torch installed."""
     sections = {s.name: list(s.blocks) for s in network_plan(spec).sections}
-    plan_text = "PLAN = {\n" + "".join(
-        f"    {name!r}: [\n" + "".join(f"        {b!r},\n" for b in items) + "    ],\n"
-        for name, items in sections.items()) + "}\n"
-    parts = [_HEADER.format(name=spec.name, hash=spec.hash),
-             f"BINOMIAL = {plan.BINOMIAL!r}\nPAD_MODES = {blocks.PAD_MODES!r}\n"
-             f"BLOCK_KINDS = {plan.BLOCK_KINDS!r}\n"]
+    plan_text = (
+        "PLAN = {\n"
+        + "".join(
+            f"    {name!r}: [\n" + "".join(f"        {b!r},\n" for b in items) + "    ],\n"
+            for name, items in sections.items()
+        )
+        + "}\n"
+    )
+    parts = [
+        _HEADER.format(name=spec.name, hash=spec.hash),
+        f"BINOMIAL = {plan.BINOMIAL!r}\nPAD_MODES = {blocks.PAD_MODES!r}\n"
+        f"BLOCK_KINDS = {plan.BLOCK_KINDS!r}\n",
+    ]
     parts += [inspect.getsource(obj) for obj in _STANDALONE[:10]]
-    parts += ["Layer = Conv | Norm | Act | Blur | MaxShift | HalfMaxPool | GlobalPool | Dropout"
-              " | Linear\n"]
+    parts += [
+        "Layer = Conv | Norm | Act | Blur | MaxShift | HalfMaxPool | GlobalPool | Dropout"
+        " | Linear\n"
+    ]
     parts += [inspect.getsource(obj) for obj in _STANDALONE[10:]]
     parts += [_registries()]
     parts += [plan_text, _FOOTER]
@@ -133,8 +179,10 @@ def _registries() -> str:
     source = inspect.getsource(blocks)
     names = {"ACTIVATION_MODULES", "LAYER_MODULES", "BLOCK_MODULES"}
     return "\n\n".join(
-        ast.get_source_segment(source, node) for node in ast.parse(source).body
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) in names)
+        ast.get_source_segment(source, node)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) in names
+    )
 
 
 def _import_file(path: Path):
@@ -195,4 +243,3 @@ _FOOTER = '''class GenNet(nn.Module):
 def build() -> GenNet:
     return GenNet()
 '''
-

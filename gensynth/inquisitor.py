@@ -50,11 +50,20 @@ class Assessment:
         return self.status == "feasible"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.spec.name, "hash": self.spec.hash, "status": self.status,
-                "stage": self.stage, "reason": self.reason, "violations": self.violations,
-                "metrics": self.metrics, "units": {k: unit(k) for k in self.metrics},
-                "timings_s": self.timings, "history": self.history, "skipped": self.skipped,
-                "spec": self.spec.to_dict()}
+        return {
+            "name": self.spec.name,
+            "hash": self.spec.hash,
+            "status": self.status,
+            "stage": self.stage,
+            "reason": self.reason,
+            "violations": self.violations,
+            "metrics": self.metrics,
+            "units": {k: unit(k) for k in self.metrics},
+            "timings_s": self.timings,
+            "history": self.history,
+            "skipped": self.skipped,
+            "spec": self.spec.to_dict(),
+        }
 
 
 class Inquisitor:
@@ -72,8 +81,9 @@ class Inquisitor:
         'feasible'
     """
 
-    def __init__(self, constraints: Constraints, data: ProxyData | None = None,
-                 keep_weights: bool = False) -> None:
+    def __init__(
+        self, constraints: Constraints, data: ProxyData | None = None, keep_weights: bool = False
+    ) -> None:
         self.c, self.data, self.keep_weights = constraints, data, keep_weights
         self.reference_facts: dict[str, dict[str, float]] = {}
 
@@ -81,8 +91,9 @@ class Inquisitor:
         d = self.c.deployment
         return spec.replace(in_channels=d.channels, num_classes=d.classes)
 
-    def assess(self, spec: ArchSpec, report: Report | None = None,
-               keep_going: bool = False) -> Assessment:
+    def assess(
+        self, spec: ArchSpec, report: Report | None = None, keep_going: bool = False
+    ) -> Assessment:
         """Run the stages in order; stop at the first violated rule or failure.
 
         With ``keep_going`` a violated rule does not stop the later stages (for `check`);
@@ -90,8 +101,13 @@ class Inquisitor:
         """
         a, ctx = Assessment(self.deployed(spec)), {"report": report}
         steps: list[Callable[[Assessment, dict], None]] = [
-            self._structure, self._cost, self._budgets, self._program, self._latency,
-            self._accuracy]
+            self._structure,
+            self._cost,
+            self._budgets,
+            self._program,
+            self._latency,
+            self._accuracy,
+        ]
         for name, step in zip(STAGES, steps, strict=True):
             a.stage, start = name, time.perf_counter()
             try:
@@ -115,8 +131,9 @@ class Inquisitor:
 
     def _cost(self, a: Assessment, ctx: dict) -> None:
         c = cost(a.spec, self.c.deployment.resolution)
-        a.metrics.update(params_m=c.params_m, macs_g=c.macs_g,
-                         peak_activation_mb=c.peak_activation_mb)
+        a.metrics.update(
+            params_m=c.params_m, macs_g=c.macs_g, peak_activation_mb=c.peak_activation_mb
+        )
 
     def _budgets(self, a: Assessment, ctx: dict) -> None:
         """Budgets known from the analytic cost (latency is decided once measured)."""
@@ -138,9 +155,14 @@ class Inquisitor:
 
     def _latency(self, a: Assessment, ctx: dict) -> None:
         d, lat = self.c.deployment, self.c.latency
-        m = measure_latency(ctx.pop("deployed"), (d.batch, d.channels, d.resolution,
-                                                  d.resolution), lat.backend, lat.threads,
-                            lat.warmup, lat.runs)
+        m = measure_latency(
+            ctx.pop("deployed"),
+            (d.batch, d.channels, d.resolution, d.resolution),
+            lat.backend,
+            lat.threads,
+            lat.warmup,
+            lat.runs,
+        )
         a.metrics.update(latency_ms=m.median_ms, latency_iqr_ms=m.iqr_ms)
         self._decide(a)
 

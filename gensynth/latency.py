@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gensynth.constraints import BACKENDS
 from gensynth.errors import GensynthError, did_you_mean
-
-BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,14 @@ class Latency:
         return self.q3_ms - self.q1_ms
 
 
-def measure_latency(model: nn.Module, shape: tuple[int, ...], backend: str = "torch",
-                    threads: int = 1, warmup: int = 3, runs: int = 15) -> Latency:
+def measure_latency(
+    model: nn.Module,
+    shape: tuple[int, ...],
+    backend: str = "torch",
+    threads: int = 1,
+    warmup: int = 3,
+    runs: int = 15,
+) -> Latency:
     """Time ``model`` on a random input of ``shape`` (N, C, H, W).
 
     Example:
@@ -47,8 +52,10 @@ def measure_latency(model: nn.Module, shape: tuple[int, ...], backend: str = "to
     """
     runners = {"torch": _torch_runner, "onnxruntime": _onnxruntime_runner}
     if backend not in runners:
-        raise GensynthError(f"unknown latency backend {backend!r}; expected one of: "
-                            f"{', '.join(BACKENDS)}{did_you_mean(backend, BACKENDS)}")
+        raise GensynthError(
+            f"unknown latency backend {backend!r}; expected one of: "
+            f"{', '.join(BACKENDS)}{did_you_mean(backend, BACKENDS)}"
+        )
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -63,8 +70,17 @@ def measure_latency(model: nn.Module, shape: tuple[int, ...], backend: str = "to
     finally:
         torch.set_num_threads(previous)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return Latency(statistics.median(times), q[0], q[2], min(times), max(times), runs, backend,
-                   threads, tuple(shape))
+    return Latency(
+        statistics.median(times),
+        q[0],
+        q[2],
+        min(times),
+        max(times),
+        runs,
+        backend,
+        threads,
+        tuple(shape),
+    )
 
 
 def _torch_runner(model: nn.Module, x: torch.Tensor, threads: int) -> Callable[[], object]:
@@ -81,9 +97,16 @@ def onnx_bytes(model: nn.Module, x: torch.Tensor, dynamic_batch: bool = False) -
     axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (x,), buffer, input_names=["input"],
-                          output_names=["logits"], opset_version=17, dynamo=False,
-                          dynamic_axes=axes)
+        torch.onnx.export(
+            model.eval(),
+            (x,),
+            buffer,
+            input_names=["input"],
+            output_names=["logits"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes=axes,
+        )
     return buffer.getvalue()
 
 
@@ -94,7 +117,8 @@ def _onnxruntime_runner(model: nn.Module, x: torch.Tensor, threads: int) -> Call
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
-    session = ort.InferenceSession(onnx_bytes(model, x), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        onnx_bytes(model, x), options, providers=["CPUExecutionProvider"]
+    )
     feed = {"input": x.numpy()}
     return lambda: session.run(None, feed)

@@ -23,8 +23,15 @@ if TYPE_CHECKING:  # reading records needs no torch; only making them does
 STATUSES = ("feasible", "infeasible", "failed", "pruned", "running", "waiting")
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 # Flat numeric attributes beside the nested record: sortable in optuna-dashboard.
-FLAT = ("accuracy", "netscore", "params_m", "macs_g", "latency_ms", "latency_ratio",
-        "peak_activation_mb")
+FLAT = (
+    "accuracy",
+    "netscore",
+    "params_m",
+    "macs_g",
+    "latency_ms",
+    "latency_ratio",
+    "peak_activation_mb",
+)
 _NOT_COPIED = ("worker", "seed", "retry_of", "weights", "duplicate_of")
 
 
@@ -60,16 +67,26 @@ class TrialRecord:
     def blocked_by(self) -> list[str]:
         """The violated rules, and 'failed' for failures."""
         return [r for r, v in self.violations.items() if v > 0] + (
-            ["failed"] if self.status == "failed" else [])
+            ["failed"] if self.status == "failed" else []
+        )
 
     def arch(self) -> ArchSpec:
         return ArchSpec.from_dict(self.spec)
 
     @classmethod
     def of(cls, a: Assessment) -> TrialRecord:
-        return cls(status=a.status, spec=a.spec.to_dict(), hash=a.spec.hash, stage=a.stage,
-                   reason=a.reason, metrics=dict(a.metrics), violations=dict(a.violations),
-                   timings=dict(a.timings), history=list(a.history), skipped=list(a.skipped))
+        return cls(
+            status=a.status,
+            spec=a.spec.to_dict(),
+            hash=a.spec.hash,
+            stage=a.stage,
+            reason=a.reason,
+            metrics=dict(a.metrics),
+            violations=dict(a.violations),
+            timings=dict(a.timings),
+            history=list(a.history),
+            skipped=list(a.skipped),
+        )
 
     def write(self, trial: optuna.Trial) -> None:
         """Constraints for the sampler (named, and flat for dashboards) and user attributes."""
@@ -77,8 +94,18 @@ class TrialRecord:
             trial.set_constraint(rule, v)
         if self.status == "failed":
             trial.set_constraint("failed", 1.0)
-        for key in ("spec", "hash", "status", "stage", "reason", "metrics", "violations",
-                    "timings", "history", "skipped"):
+        for key in (
+            "spec",
+            "hash",
+            "status",
+            "stage",
+            "reason",
+            "metrics",
+            "violations",
+            "timings",
+            "history",
+            "skipped",
+        ):
             trial.set_user_attr(key, getattr(self, key))
         for key in FLAT:
             if key in self.metrics:
@@ -90,15 +117,26 @@ class TrialRecord:
         a = t.user_attrs
         status, reason = _status(t)
         return cls(
-            status=status, spec=a.get("spec"), hash=a.get("hash", ""), stage=a.get("stage", ""),
-            reason=reason, metrics=a.get("metrics", {}), violations=a.get("violations", {}),
-            timings=a.get("timings", {}), history=a.get("history", []),
-            skipped=a.get("skipped", []), weights=a.get("weights"),
-            duplicate_of=a.get("duplicate_of"), seed=bool(a.get("seed")),
-            worker=a.get("worker", ""), retry_of=a.get("retry_of"), number=t.number,
+            status=status,
+            spec=a.get("spec"),
+            hash=a.get("hash", ""),
+            stage=a.get("stage", ""),
+            reason=reason,
+            metrics=a.get("metrics", {}),
+            violations=a.get("violations", {}),
+            timings=a.get("timings", {}),
+            history=a.get("history", []),
+            skipped=a.get("skipped", []),
+            weights=a.get("weights"),
+            duplicate_of=a.get("duplicate_of"),
+            seed=bool(a.get("seed")),
+            worker=a.get("worker", ""),
+            retry_of=a.get("retry_of"),
+            number=t.number,
             state=t.state.name.lower(),
             seconds=t.duration.total_seconds() if t.duration else None,
-            values=tuple(t.values) if t.values else None)
+            values=tuple(t.values) if t.values else None,
+        )
 
     def copy_to(self, trial: optuna.Trial, of: int) -> None:
         """Write this (earlier) assessment onto a trial that drew the same spec."""

@@ -33,8 +33,15 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def inverted_residual(
-    c_in: int, c_out: int, k: int, stride: int, mid: int, act: str, se: int = 0,
-    se_gate: str = "hsigmoid", se_act: str = "relu",
+    c_in: int,
+    c_out: int,
+    k: int,
+    stride: int,
+    mid: int,
+    act: str,
+    se: int = 0,
+    se_gate: str = "hsigmoid",
+    se_act: str = "relu",
 ) -> BlockPlan:
     """Expand 1x1 (skipped when mid == c_in) -> depthwise kxk -> [SE] -> project 1x1 (linear);
     the input is added back when the shapes allow (stride 1, c_in == c_out)."""
@@ -43,16 +50,19 @@ def inverted_residual(
         layers += [Conv(c_in, mid, 1), Norm(mid), Act(act)]
     layers += [Conv(mid, mid, k, stride, groups=mid), Norm(mid), Act(act)]
     if se:
-        squeeze = (GlobalPool(keepdim=True), Conv(mid, se, 1, bias=True), Act(se_act),
-                   Conv(se, mid, 1, bias=True))
+        squeeze = (
+            GlobalPool(keepdim=True),
+            Conv(mid, se, 1, bias=True),
+            Act(se_act),
+            Conv(se, mid, 1, bias=True),
+        )
         layers.append(BlockPlan("se", (squeeze,), gate=se_gate, label="SE"))
     layers += [Conv(mid, c_out, 1), Norm(c_out)]
     kind = "add" if stride == 1 and c_in == c_out else "seq"
     return BlockPlan(kind, (tuple(layers),), label=f"IR k{k} e{mid / c_in:.3g}")
 
 
-def _sections(name: str, stem: tuple, rows: list[BlockPlan], head: tuple, in_ch: int
-              ) -> NetPlan:
+def _sections(name: str, stem: tuple, rows: list[BlockPlan], head: tuple, in_ch: int) -> NetPlan:
     """Stem, one stage section per resolution, head (so reports can show stages)."""
     stages: list[list[BlockPlan]] = [[]]
     for block in rows:
@@ -68,36 +78,56 @@ def _sections(name: str, stem: tuple, rows: list[BlockPlan], head: tuple, in_ch:
 
 # MobileNetV3 (Howard et al. 2019), Tables 1 and 2: k, expansion, out, SE, activation, stride.
 MOBILENETV3_LARGE = [
-    (3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2),
-    (3, 72, 24, False, "relu", 1), (5, 72, 40, True, "relu", 2),
-    (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
-    (3, 240, 80, False, "hswish", 2), (3, 200, 80, False, "hswish", 1),
-    (3, 184, 80, False, "hswish", 1), (3, 184, 80, False, "hswish", 1),
-    (3, 480, 112, True, "hswish", 1), (3, 672, 112, True, "hswish", 1),
-    (5, 672, 160, True, "hswish", 2), (5, 960, 160, True, "hswish", 1),
+    (3, 16, 16, False, "relu", 1),
+    (3, 64, 24, False, "relu", 2),
+    (3, 72, 24, False, "relu", 1),
+    (5, 72, 40, True, "relu", 2),
+    (5, 120, 40, True, "relu", 1),
+    (5, 120, 40, True, "relu", 1),
+    (3, 240, 80, False, "hswish", 2),
+    (3, 200, 80, False, "hswish", 1),
+    (3, 184, 80, False, "hswish", 1),
+    (3, 184, 80, False, "hswish", 1),
+    (3, 480, 112, True, "hswish", 1),
+    (3, 672, 112, True, "hswish", 1),
+    (5, 672, 160, True, "hswish", 2),
+    (5, 960, 160, True, "hswish", 1),
     (5, 960, 160, True, "hswish", 1),
 ]
 MOBILENETV3_SMALL = [
-    (3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2),
-    (3, 88, 24, False, "relu", 1), (5, 96, 40, True, "hswish", 2),
-    (5, 240, 40, True, "hswish", 1), (5, 240, 40, True, "hswish", 1),
-    (5, 120, 48, True, "hswish", 1), (5, 144, 48, True, "hswish", 1),
-    (5, 288, 96, True, "hswish", 2), (5, 576, 96, True, "hswish", 1),
+    (3, 16, 16, True, "relu", 2),
+    (3, 72, 24, False, "relu", 2),
+    (3, 88, 24, False, "relu", 1),
+    (5, 96, 40, True, "hswish", 2),
+    (5, 240, 40, True, "hswish", 1),
+    (5, 240, 40, True, "hswish", 1),
+    (5, 120, 48, True, "hswish", 1),
+    (5, 144, 48, True, "hswish", 1),
+    (5, 288, 96, True, "hswish", 2),
+    (5, 576, 96, True, "hswish", 1),
     (5, 576, 96, True, "hswish", 1),
 ]
 
 
-def _mobilenetv3(name: str, table: list, last: int, features: int, classes: int,
-                 in_ch: int) -> NetPlan:
+def _mobilenetv3(
+    name: str, table: list, last: int, features: int, classes: int, in_ch: int
+) -> NetPlan:
     stem = (Conv(in_ch, 16, 3, 2), Norm(16), Act("hswish"))
     rows, c = [], 16
     for k, exp, out, se, act, stride in table:
         squeeze = make_divisible(exp / 4) if se else 0
         rows.append(inverted_residual(c, out, k, stride, exp, act, squeeze))
         c = out
-    head = (Conv(c, last, 1), Norm(last), Act("hswish"), GlobalPool(keepdim=True),
-            Conv(last, features, 1, bias=True), Act("hswish"), GlobalPool(),
-            Linear(features, classes))
+    head = (
+        Conv(c, last, 1),
+        Norm(last),
+        Act("hswish"),
+        GlobalPool(keepdim=True),
+        Conv(last, features, 1, bias=True),
+        Act("hswish"),
+        GlobalPool(),
+        Linear(features, classes),
+    )
     return _sections(name, stem, rows, head, in_ch)
 
 
@@ -120,16 +150,29 @@ FBNET_C = [
     [(3, 6, 352, 1, 1)],
 ]
 # MobileNetV2 (Sandler et al. 2018, Table 2): expansion t, out c, repeats n, stride s.
-MOBILENETV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-               (6, 160, 3, 2), (6, 320, 1, 1)]
+MOBILENETV2 = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
 # EfficientNet-B0 (Tan & Le 2019, Table 1): expansion, kernel, stride, out, repeats.
-EFFICIENTNET_B0 = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-                   (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+EFFICIENTNET_B0 = [
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+]
 
 
 def _classic_head(c: int, features: int, classes: int, act: str) -> tuple:
-    return (Conv(c, features, 1), Norm(features), Act(act), GlobalPool(),
-            Linear(features, classes))
+    return (Conv(c, features, 1), Norm(features), Act(act), GlobalPool(), Linear(features, classes))
 
 
 def fbnet_c(classes: int = 1000, in_ch: int = 3) -> NetPlan:
@@ -168,11 +211,13 @@ def efficientnet_b0(classes: int = 1000, in_ch: int = 3) -> NetPlan:
     rows, c = [], 32
     for e, k, s, out, n in EFFICIENTNET_B0:
         for i in range(n):
-            rows.append(inverted_residual(c, out, k, s if i == 0 else 1, c * e, "silu",
-                                          max(1, c // 4), "sigmoid", "silu"))
+            rows.append(
+                inverted_residual(
+                    c, out, k, s if i == 0 else 1, c * e, "silu", max(1, c // 4), "sigmoid", "silu"
+                )
+            )
             c = out
-    return _sections("efficientnet_b0", stem, rows, _classic_head(c, 1280, classes, "silu"),
-                     in_ch)
+    return _sections("efficientnet_b0", stem, rows, _classic_head(c, 1280, classes, "silu"), in_ch)
 
 
 @dataclass(frozen=True)

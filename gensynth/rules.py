@@ -59,8 +59,12 @@ def stage_columns(spec: ArchSpec) -> list[int]:
     """Per stage, the columns the plan really builds: the fewest groups of its 3x3 convs."""
     counts = []
     for section in network_plan(spec).sections[1:-1]:
-        groups = [x.groups for b in section.blocks for x in block_layers(b)
-                  if isinstance(x, Conv) and x.k == 3]
+        groups = [
+            x.groups
+            for b in section.blocks
+            for x in block_layers(b)
+            if isinstance(x, Conv) and x.k == 3
+        ]
         counts.append(min(groups, default=1))
     return counts
 
@@ -87,8 +91,9 @@ def _budget(metric: str, field_name: str) -> Callable[[Facts, Constraints], floa
     return violation
 
 
-def floor_value(floor: float | RelativeFloor, references: dict[str, dict[str, float]]
-                ) -> float | None:
+def floor_value(
+    floor: float | RelativeFloor, references: dict[str, dict[str, float]]
+) -> float | None:
     """The accuracy floor in % (a relative floor needs its reference's proxy accuracy)."""
     if isinstance(floor, RelativeFloor):
         acc = references.get(floor.reference, {}).get("accuracy")
@@ -127,37 +132,69 @@ def _describe_floor(c: Constraints) -> str:
 
 def _budget_rule(name: str, field_name: str, unit: str, stage: str = "budgets") -> Rule:
     return Rule(
-        name, stage, field_name, unit,
+        name,
+        stage,
+        field_name,
+        unit,
         enabled=lambda c: getattr(c.budgets, field_name) is not None,
         describe=lambda c: _describe_limit(name, getattr(c.budgets, field_name), unit),
-        violation=_budget(field_name, field_name))
+        violation=_budget(field_name, field_name),
+    )
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("columnar", "structure", "", "stages",
-         enabled=lambda c: c.rules.columnar_min_stages is not None,
-         describe=lambda c: f">= {c.rules.columnar_min_stages} stages with >= "
-                            f"{c.rules.columnar_min_columns} parallel columns",
-         violation=_columnar),
-    Rule("no_strided_pointwise", "structure", "strided_pointwise", "convs",
-         enabled=lambda c: c.rules.no_strided_pointwise,
-         describe=lambda c: "no 1x1 convolution with stride > 1",
-         violation=lambda f, c: float(strided_pointwise_count(f.spec))),
-    Rule("aads", "structure", "aads_fraction", "share",
-         enabled=lambda c: c.rules.aads_min_fraction is not None,
-         describe=lambda c: f">= {c.rules.aads_min_fraction} of downsamplings anti-aliased",
-         violation=lambda f, c: c.rules.aads_min_fraction - aads_fraction(f.spec)),
+    Rule(
+        "columnar",
+        "structure",
+        "",
+        "stages",
+        enabled=lambda c: c.rules.columnar_min_stages is not None,
+        describe=lambda c: (
+            f">= {c.rules.columnar_min_stages} stages with >= "
+            f"{c.rules.columnar_min_columns} parallel columns"
+        ),
+        violation=_columnar,
+    ),
+    Rule(
+        "no_strided_pointwise",
+        "structure",
+        "strided_pointwise",
+        "convs",
+        enabled=lambda c: c.rules.no_strided_pointwise,
+        describe=lambda c: "no 1x1 convolution with stride > 1",
+        violation=lambda f, c: float(strided_pointwise_count(f.spec)),
+    ),
+    Rule(
+        "aads",
+        "structure",
+        "aads_fraction",
+        "share",
+        enabled=lambda c: c.rules.aads_min_fraction is not None,
+        describe=lambda c: f">= {c.rules.aads_min_fraction} of downsamplings anti-aliased",
+        violation=lambda f, c: c.rules.aads_min_fraction - aads_fraction(f.spec),
+    ),
     _budget_rule("params", "params_m", "M"),
     _budget_rule("macs", "macs_g", "G MACs"),
     _budget_rule("peak_activation", "peak_activation_mb", "MB"),
     _budget_rule("latency", "latency_ms", "ms", stage="latency"),
-    Rule("accuracy_floor", "accuracy", "accuracy", "%",
-         enabled=lambda c: c.rules.accuracy_floor is not None,
-         describe=_describe_floor, violation=_floor),
-    Rule("shift_consistency", "accuracy", "shift_consistency", "%",
-         enabled=lambda c: c.rules.shift_consistency_min is not None,
-         describe=lambda c: f"shift consistency >= {c.rules.shift_consistency_min} %",
-         violation=_shift),
+    Rule(
+        "accuracy_floor",
+        "accuracy",
+        "accuracy",
+        "%",
+        enabled=lambda c: c.rules.accuracy_floor is not None,
+        describe=_describe_floor,
+        violation=_floor,
+    ),
+    Rule(
+        "shift_consistency",
+        "accuracy",
+        "shift_consistency",
+        "%",
+        enabled=lambda c: c.rules.shift_consistency_min is not None,
+        describe=lambda c: f"shift consistency >= {c.rules.shift_consistency_min} %",
+        violation=_shift,
+    ),
 )
 RULE_NAMES = tuple(r.name for r in RULES)
 BY_NAME = {r.name: r for r in RULES}
@@ -184,16 +221,18 @@ def structure_violations(spec: ArchSpec, rules: Rules) -> dict[str, float]:
     return violations("structure", Facts(spec), Constraints("rules", rules=rules))
 
 
-def budget_violations(metrics: dict[str, float], budgets: Budgets,
-                      references: dict[str, Any] | None = None) -> dict[str, float]:
+def budget_violations(
+    metrics: dict[str, float], budgets: Budgets, references: dict[str, Any] | None = None
+) -> dict[str, float]:
     """value / budget - 1 for every budget set whose metric is known (latency included)."""
     c = Constraints("budgets", budgets=budgets)
     facts = Facts(None, metrics, references or {})
     return {**violations("budgets", facts, c), **violations("latency", facts, c)}
 
 
-def accuracy_violations(metrics: dict[str, float], rules: Rules,
-                        references: dict[str, Any] | None = None) -> dict[str, float]:
+def accuracy_violations(
+    metrics: dict[str, float], rules: Rules, references: dict[str, Any] | None = None
+) -> dict[str, float]:
     """(floor - value) / floor for the accuracy floor and the shift-consistency minimum."""
     facts = Facts(None, metrics, references or {})
     return violations("accuracy", facts, Constraints("rules", rules=rules))

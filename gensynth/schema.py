@@ -60,8 +60,9 @@ class Reader:
             self.fail(key, "is required but missing")
         return default
 
-    def int(self, key: str, default: Any = _MISSING, low: int | None = None,
-            high: int | None = None) -> int:
+    def int(
+        self, key: str, default: Any = _MISSING, low: int | None = None, high: int | None = None
+    ) -> int:
         value = self.raw(key, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -70,8 +71,14 @@ class Reader:
         self._bounds(key, value, low, high)
         return value
 
-    def float(self, key: str, default: Any = _MISSING, low: float | None = None,
-              high: float | None = None, low_open: bool = False) -> float:
+    def float(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+    ) -> float:
         value = self.raw(key, default)
         if value is None and default is None:
             return None  # type: ignore[return-value]
@@ -102,8 +109,9 @@ class Reader:
         value = self.raw(key, default)
         if value not in choices:
             expected = ", ".join(choices)
-            self.fail(key, f"must be one of: {expected}, got {_show(value)}"
-                           f"{did_you_mean(value, choices)}")
+            self.fail(
+                key, f"must be one of: {expected}, got {_show(value)}{did_you_mean(value, choices)}"
+            )
         return value
 
     def child(self, key: str, default: Any = _MISSING) -> Reader:
@@ -121,8 +129,9 @@ class Reader:
     def children(self, key: str, default: Any = _MISSING, min_len: int = 0) -> list[Reader]:
         items = self.list(key, default, min_len)
         path = self.key_path(key)
-        return [Reader(item, self.source, f"{path}[{i}]", self.error)
-                for i, item in enumerate(items)]
+        return [
+            Reader(item, self.source, f"{path}[{i}]", self.error) for i, item in enumerate(items)
+        ]
 
     def check(self, key: str, ok: bool, message: str) -> None:
         if not ok:
@@ -134,8 +143,9 @@ class Reader:
             if key in self.used or (allowed_extra and allowed_extra(key)):
                 continue
             known = sorted(self.used)
-            self.fail(key, f"unknown key; expected one of: {', '.join(known)}"
-                           f"{did_you_mean(key, known)}")
+            self.fail(
+                key, f"unknown key; expected one of: {', '.join(known)}{did_you_mean(key, known)}"
+            )
 
     def _bounds(self, key: str, value: float, low: float | None, high: float | None) -> None:
         if low is not None and value < low:

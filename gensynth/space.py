@@ -28,8 +28,9 @@ from gensynth.units import content_hash
 class Suggester(Protocol):
     """What sampling needs from an Optuna trial (define-by-run)."""
 
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1,
-                    log: bool = False) -> int: ...
+    def suggest_int(
+        self, name: str, low: int, high: int, step: int = 1, log: bool = False
+    ) -> int: ...
 
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
 
@@ -77,14 +78,21 @@ class DesignSpace:
     source: str = ""
     seed: ArchSpec | None = None
     stage_count: IntRange = IntRange(2, 4)
-    stage_widths: tuple[IntRange, ...] = (IntRange(16, 64, 4), IntRange(32, 128, 4),
-                                          IntRange(64, 256, 4), IntRange(128, 512, 4))
-    stage: dict[str, Domain] = field(default_factory=lambda: {
-        k: d for k, (_, d) in STAGE_OPTIONS.items()})
-    stem: dict[str, Domain] = field(default_factory=lambda: {
-        k: d for k, (_, d) in STEM_OPTIONS.items()})
-    head: dict[str, Domain] = field(default_factory=lambda: {
-        k: d for k, (_, d) in HEAD_OPTIONS.items()})
+    stage_widths: tuple[IntRange, ...] = (
+        IntRange(16, 64, 4),
+        IntRange(32, 128, 4),
+        IntRange(64, 256, 4),
+        IntRange(128, 512, 4),
+    )
+    stage: dict[str, Domain] = field(
+        default_factory=lambda: {k: d for k, (_, d) in STAGE_OPTIONS.items()}
+    )
+    stem: dict[str, Domain] = field(
+        default_factory=lambda: {k: d for k, (_, d) in STEM_OPTIONS.items()}
+    )
+    head: dict[str, Domain] = field(
+        default_factory=lambda: {k: d for k, (_, d) in HEAD_OPTIONS.items()}
+    )
 
     @property
     def hash(self) -> str:
@@ -111,26 +119,40 @@ class DesignSpace:
         def pick(key: str) -> Any:
             return _suggest(trial, f"s{i}_{key}", self.stage[key])
 
-        columns, block, entry, stride = pick("columns"), pick("block"), pick("entry"), \
-            pick("stride")
+        columns, block, entry, stride = (
+            pick("columns"),
+            pick("block"),
+            pick("entry"),
+            pick("stride"),
+        )
         width = _round_to(_suggest(trial, f"s{i}_width", self.stage_widths[i]), columns)
         return Stage(
-            width=width, depth=pick("depth"), columns=columns, block=block, entry=entry,
-            interaction=pick("interaction"), stride=stride,
+            width=width,
+            depth=pick("depth"),
+            columns=columns,
+            block=block,
+            entry=entry,
+            interaction=pick("interaction"),
+            stride=stride,
             downsample=pick("downsample") if stride == 2 else "blur",
             expansion=pick("expansion") if block == "bottleneck" else 1,
             gate=pick("gate") if entry == "dcac" else "softmax",
-            reduction=pick("reduction") if entry == "ac" else 4, blur_size=pick("blur_size"))
+            reduction=pick("reduction") if entry == "ac" else 4,
+            blur_size=pick("blur_size"),
+        )
 
     def params_of(self, spec: ArchSpec) -> dict[str, Any]:
         """The trial parameters under which `sample` reproduces ``spec`` (to enqueue the seed)."""
         recorder = _Recorder(spec)
         # classes and input channels come from the constraints file, not from the space
-        again = self.sample(recorder, spec.name).replace(in_channels=spec.in_channels,
-                                                         num_classes=spec.num_classes)
+        again = self.sample(recorder, spec.name).replace(
+            in_channels=spec.in_channels, num_classes=spec.num_classes
+        )
         if recorder.mismatch or again.hash != spec.hash:
-            raise ConfigError(f"{self.source}: seed: the seed spec {spec.name!r} is outside this "
-                              f"design space ({recorder.mismatch or 'a fixed option differs'})")
+            raise ConfigError(
+                f"{self.source}: seed: the seed spec {spec.name!r} is outside this "
+                f"design space ({recorder.mismatch or 'a fixed option differs'})"
+            )
         return recorder.params
 
 
@@ -147,53 +169,74 @@ def load_space(path: str | Path) -> DesignSpace:
     stages = r.child("stages", {})
     count = _domain(stages, "count", (None, IntRange(2, 4)), integers_only=True)
     default_widths = DesignSpace.stage_widths
-    widths = tuple(_int_range(w, IntRange(8, 8)) for w in
-                   stages.children("width", [asdict(w) for w in default_widths], min_len=1))
-    stages.check("width", len(widths) >= count.high,
-                 f"needs a range for each of up to {count.high} stages, got {len(widths)}")
+    widths = tuple(
+        _int_range(w)
+        for w in stages.children("width", [asdict(w) for w in default_widths], min_len=1)
+    )
+    stages.check(
+        "width",
+        len(widths) >= count.high,
+        f"needs a range for each of up to {count.high} stages, got {len(widths)}",
+    )
     space = DesignSpace(
-        name=r.str("name", path.stem), source=str(path), seed=seed, stage_count=count,
-        stage_widths=widths, stage=_section(stages, STAGE_OPTIONS, skip={"count", "width"}),
+        name=r.str("name", path.stem),
+        source=str(path),
+        seed=seed,
+        stage_count=count,
+        stage_widths=widths,
+        stage=_section(stages, STAGE_OPTIONS, skip={"count", "width"}),
         stem=_section(r.child("stem", {}), STEM_OPTIONS),
-        head=_section(r.child("head", {}), HEAD_OPTIONS))
+        head=_section(r.child("head", {}), HEAD_OPTIONS),
+    )
     r.done()
     if seed is not None:
         space.params_of(seed)  # refuse a seed the space cannot produce
     return space
 
 
-def _section(r: Reader, options: dict[str, tuple[tuple | None, Domain]],
-             skip: set[str] = frozenset()) -> dict[str, Domain]:
+def _section(
+    r: Reader, options: dict[str, tuple[tuple | None, Domain]], skip: set[str] = frozenset()
+) -> dict[str, Domain]:
     result = {key: _domain(r, key, option) for key, option in options.items()}
     r.done(allowed_extra=lambda k: k in skip)
     return result
 
 
-def _domain(r: Reader, key: str, option: tuple[tuple | None, Domain],
-            integers_only: bool = False) -> Domain:
+def _domain(
+    r: Reader, key: str, option: tuple[tuple | None, Domain], integers_only: bool = False
+) -> Domain:
     """A list of choices, a single value, or an integer range {low, high, step, log}."""
     allowed, default = option
     value = r.raw(key, None)
     if value is None and not r.has(key):
         return default
     if isinstance(value, dict):
-        r.check(key, allowed is None, f"must be a list of choices from: "
-                f"{', '.join(map(str, allowed or ()))}, got {value!r}")
-        return _int_range(r.child(key), default if isinstance(default, IntRange) else None)
+        r.check(
+            key,
+            allowed is None,
+            f"must be a list of choices from: {', '.join(map(str, allowed or ()))}, got {value!r}",
+        )
+        return _int_range(r.child(key))
     r.check(key, not integers_only, f"must be a range {{low: .., high: ..}}, got {value!r}")
     choices = tuple(value) if isinstance(value, list) else (value,)
     r.check(key, len(choices) > 0, "must list at least one choice, got []")
     for i, choice in enumerate(choices):
         if allowed is not None:
-            r.check(key, choice in allowed, f"item {i} must be one of: "
-                    f"{', '.join(map(str, allowed))}, got {choice!r}")
+            r.check(
+                key,
+                choice in allowed,
+                f"item {i} must be one of: {', '.join(map(str, allowed))}, got {choice!r}",
+            )
         elif choice is not None or r.key_path(key) != "head.width":  # only head.width: null
-            r.check(key, isinstance(choice, int) and not isinstance(choice, bool) and choice >= 1,
-                    f"item {i} must be a positive integer, got {choice!r}")
+            r.check(
+                key,
+                isinstance(choice, int) and not isinstance(choice, bool) and choice >= 1,
+                f"item {i} must be a positive integer, got {choice!r}",
+            )
     return choices
 
 
-def _int_range(r: Reader, default: IntRange | None) -> IntRange:
+def _int_range(r: Reader) -> IntRange:
     low = r.int("low", low=1)
     high = r.int("high", low=1)
     r.check("high", high >= low, f"must be >= low={low}, got {high}")
@@ -227,8 +270,7 @@ class _Recorder:
             return getattr(getattr(self.spec, section), key)
         return getattr(self.spec.stages[int(section[1:])], key)
 
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1,
-                    log: bool = False) -> int:
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
         value = self._value(name)
         if not (low <= value <= high and (value - low) % step == 0):
             self.mismatch = self.mismatch or f"{name}={value} not in [{low}, {high}] step {step}"

@@ -140,11 +140,14 @@ def _read_spec(r: Reader, construct: bool = True) -> ArchSpec:
 def _read_stem(r: Reader) -> Stem:
     width = r.int("width", 32, low=1)
     columns = r.int("columns", 4, low=1)
-    r.check("width", width % columns == 0,
-            f"must be divisible by columns={columns}, got {width}")
-    stem = Stem(width, columns, r.choice("conv_downsample", STEM_CONV_DOWNSAMPLES, "strided_conv"),
-                r.choice("downsample", (*DOWNSAMPLES, "none"), "avg"),
-                r.int("blur_size", 3, low=1, high=7))
+    r.check("width", width % columns == 0, f"must be divisible by columns={columns}, got {width}")
+    stem = Stem(
+        width,
+        columns,
+        r.choice("conv_downsample", STEM_CONV_DOWNSAMPLES, "strided_conv"),
+        r.choice("downsample", (*DOWNSAMPLES, "none"), "avg"),
+        r.int("blur_size", 3, low=1, high=7),
+    )
     r.done()
     return stem
 
@@ -152,20 +155,28 @@ def _read_stem(r: Reader) -> Stem:
 def _read_stage(r: Reader) -> Stage:
     width, columns = r.int("width", low=1), r.int("columns", low=1)
     r.check("columns", columns <= width, f"must be <= width={width}, got {columns}")
-    r.check("width", width % columns == 0,
-            f"must be divisible by columns={columns}, got {width}")
+    r.check("width", width % columns == 0, f"must be divisible by columns={columns}, got {width}")
     block = r.choice("block", BLOCKS, "basic")
     expansion = r.int("expansion", 1, low=1, high=8)
-    r.check("expansion", block == "bottleneck" or expansion == 1,
-            f"must be 1 for basic blocks (expansion applies to bottleneck), got {expansion}")
+    r.check(
+        "expansion",
+        block == "bottleneck" or expansion == 1,
+        f"must be 1 for basic blocks (expansion applies to bottleneck), got {expansion}",
+    )
     stage = Stage(
-        width=width, depth=r.int("depth", low=1), columns=columns, block=block,
+        width=width,
+        depth=r.int("depth", low=1),
+        columns=columns,
+        block=block,
         entry=r.choice("entry", ENTRIES, "dcac"),
         interaction=r.choice("interaction", INTERACTIONS, "isolated"),
         stride=r.int("stride", 1, low=1, high=2),
-        downsample=r.choice("downsample", DOWNSAMPLES, "blur"), expansion=expansion,
-        gate=r.choice("gate", GATES, "softmax"), reduction=r.int("reduction", 4, low=1),
-        blur_size=r.int("blur_size", 3, low=1, high=7))
+        downsample=r.choice("downsample", DOWNSAMPLES, "blur"),
+        expansion=expansion,
+        gate=r.choice("gate", GATES, "softmax"),
+        reduction=r.int("reduction", 4, low=1),
+        blur_size=r.int("blur_size", 3, low=1, high=7),
+    )
     r.done()
     return stage
 

@@ -74,15 +74,18 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if path is None:
         retry = optuna.storages.RetryFailedTrialCallback(max_retry=2)
         try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120,
-                                              failed_trial_callback=retry)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=30, grace_period=120, failed_trial_callback=retry
+            )
         except Exception as exc:  # driver missing, server down, bad URL
-            raise StudyError(f"--storage {url}: cannot open ({type(exc).__name__}: {exc})"
-                             ) from None
+            raise StudyError(
+                f"--storage {url}: cannot open ({type(exc).__name__}: {exc})"
+            ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.journal.JournalFileBackend(
-            str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path)))
+            str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
+        )
         return optuna.storages.journal.JournalStorage(backend)
     except (OSError, ValueError) as exc:
         raise StudyError(f"--storage {url}: cannot use it as a journal file ({exc})") from None
@@ -97,13 +100,17 @@ def load_study(study: str, storage: str | None = None) -> optuna.Study:
     url = storage or default_storage(study)
     path = journal_path(url)
     if path is not None and not path.exists():
-        raise StudyError(f"no study {study!r}: storage {url} does not exist (run `gensynth "
-                         f"explore` first, or pass --storage)")
+        raise StudyError(
+            f"no study {study!r}: storage {url} does not exist (run `gensynth "
+            f"explore` first, or pass --storage)"
+        )
     backend = open_storage(url)
     names = [s.study_name for s in optuna.get_all_study_summaries(backend, False)]
     if study not in names:
-        raise StudyError(f"no study {study!r} in {url}; studies there: "
-                         f"{', '.join(names) or 'none'}{did_you_mean(study, names)}")
+        raise StudyError(
+            f"no study {study!r} in {url}; studies there: "
+            f"{', '.join(names) or 'none'}{did_you_mean(study, names)}"
+        )
     return optuna.load_study(study_name=study, storage=backend)
 
 
@@ -112,14 +119,17 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         with warnings.catch_warnings():  # multivariate / group / constant_liar are experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                              constant_liar=True, n_startup_trials=5)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=5
+            )
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise StudyError(f"unknown sampler {name!r}; expected one of: {', '.join(SAMPLERS)}"
-                     f"{did_you_mean(name, SAMPLERS)}")
+    raise StudyError(
+        f"unknown sampler {name!r}; expected one of: {', '.join(SAMPLERS)}"
+        f"{did_you_mean(name, SAMPLERS)}"
+    )
 
 
 MIN_PRUNE_EPOCHS = 4
@@ -132,8 +142,7 @@ def make_pruner(directions: list[str], epochs: int) -> optuna.pruners.BasePruner
     cut 21 of 60 trials that were at 91-98% (the floor was 80%)."""
     if len(directions) > 1 or epochs < MIN_PRUNE_EPOCHS:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5,
-                                           n_warmup_steps=epochs // 2)
+    return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=epochs // 2)
 
 
 def open_study(cfg: ExploreConfig) -> optuna.Study:
@@ -144,20 +153,31 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
     pruner = make_pruner(directions, cfg.constraints.proxy.epochs)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, False)]
     if cfg.study in names:
-        study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=sampler,
-                                  pruner=pruner)
+        study = optuna.load_study(
+            study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner
+        )
         _check_resume(study, cfg)
         recover_stale(study)
         return study
-    study = optuna.create_study(storage=storage, study_name=cfg.study, directions=directions,
-                                sampler=sampler, pruner=pruner)
-    attrs = {"constraints": cfg.constraints.record(), "constraints_hash": cfg.constraints.hash,
-             "constraints_file": cfg.constraints.source, "constraints_name": cfg.constraints.name,
-             "description": cfg.constraints.description,
-             "space": cfg.space.describe(), "space_hash": cfg.space.hash,
-             "space_file": cfg.space.source, "sampler": cfg.sampler, "seed": cfg.seed,
-             "directions": directions, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-             "machine": machine(), "runs": []}
+    study = optuna.create_study(
+        storage=storage, study_name=cfg.study, directions=directions, sampler=sampler, pruner=pruner
+    )
+    attrs = {
+        "constraints": cfg.constraints.record(),
+        "constraints_hash": cfg.constraints.hash,
+        "constraints_file": cfg.constraints.source,
+        "constraints_name": cfg.constraints.name,
+        "description": cfg.constraints.description,
+        "space": cfg.space.describe(),
+        "space_hash": cfg.space.hash,
+        "space_file": cfg.space.source,
+        "sampler": cfg.sampler,
+        "seed": cfg.seed,
+        "directions": directions,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine(),
+        "runs": [],
+    }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     if cfg.space.seed is not None:
@@ -169,27 +189,38 @@ def _check_resume(study: optuna.Study, cfg: ExploreConfig) -> None:
     attrs = study.user_attrs
     changes = []
     if attrs.get("constraints_hash") != cfg.constraints.hash:
-        changes += [f"constraints {c}" for c in _diff(attrs.get("constraints", {}),
-                                                      cfg.constraints.record())]
+        changes += [
+            f"constraints {c}"
+            for c in _diff(attrs.get("constraints", {}), cfg.constraints.record())
+        ]
     if attrs.get("space_hash") != cfg.space.hash:
-        changes += [f"design space {c}" for c in _diff(attrs.get("space", {}),
-                                                         cfg.space.describe())]
+        changes += [
+            f"design space {c}" for c in _diff(attrs.get("space", {}), cfg.space.describe())
+        ]
     if changes:
-        shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5
-                                          else "")
+        shown = "; ".join(changes[:5]) + (
+            f"; and {len(changes) - 5} more" if len(changes) > 5 else ""
+        )
         raise StudyError(
             f"study {cfg.study!r} in {cfg.storage} was created with other settings ({shown}). "
             f"Resuming would mix incomparable trials: restore the files, or start a new study "
-            f"with --study NEW_NAME.")
+            f"with --study NEW_NAME."
+        )
 
 
 def _diff(old: Any, new: Any, path: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
-        return [c for k in sorted(set(old) | set(new), key=str)
-                for c in _diff(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))]
+        return [
+            c
+            for k in sorted(set(old) | set(new), key=str)
+            for c in _diff(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+        ]
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [c for i, (a, b) in enumerate(zip(old, new, strict=True))
-                for c in _diff(a, b, f"{path}[{i}]")]
+        return [
+            c
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+            for c in _diff(a, b, f"{path}[{i}]")
+        ]
     return [] if old == new else [f"{path or '(all)'}: {old!r} -> {new!r}"]
 
 
@@ -201,8 +232,9 @@ def recover_stale(study: optuna.Study) -> list[int]:
         host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
         if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
             study.tell(t.number, state=TrialState.FAIL)
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number,
-                                                      "seed": bool(t.user_attrs.get("seed"))})
+            study.enqueue_trial(
+                t.params, user_attrs={"retry_of": t.number, "seed": bool(t.user_attrs.get("seed"))}
+            )
             recovered.append(t.number)
     return recovered
 
@@ -220,10 +252,15 @@ def _alive(pid: int) -> bool:
 def machine() -> dict[str, Any]:
     import torch
 
-    return {"host": socket.gethostname(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "optuna": optuna.__version__}
+    return {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "optuna": optuna.__version__,
+    }
 
 
 def weights_dir(storage: str, study: str) -> Path:
@@ -267,8 +304,10 @@ def choose(study: optuna.Study, which: str | int = "best") -> TrialRecord:
     if which == "best":
         chosen = best_record(study)
         if chosen is None:
-            raise ExportError(f"study {study.study_name!r} has no feasible trial yet; pick one "
-                              f"with --trial N (see the report's nearest misses)")
+            raise ExportError(
+                f"study {study.study_name!r} has no feasible trial yet; pick one "
+                f"with --trial N (see the report's nearest misses)"
+            )
         return chosen
     trials = study.get_trials(deepcopy=False)
     last = len(trials) - 1

@@ -29,8 +29,13 @@ class TrainResult:
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
 
-def train(model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None = None,
-          keep_weights: bool = False) -> TrainResult:
+def train(
+    model: nn.Module,
+    data: ProxyData,
+    proxy: Proxy,
+    report: Report | None = None,
+    keep_weights: bool = False,
+) -> TrainResult:
     """Train ``model`` on the proxy task; deterministic for a given ``proxy.seed`` and threads.
 
     Example:
@@ -45,8 +50,9 @@ def train(model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None
         torch.set_num_threads(previous)
 
 
-def _train(model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None,
-           keep_weights: bool) -> TrainResult:
+def _train(
+    model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None, keep_weights: bool
+) -> TrainResult:
     gen = torch.Generator().manual_seed(proxy.seed)
     optimizer = _optimizer(model, proxy)
     steps_per_epoch = math.ceil(len(data.train_y) / proxy.batch_size)
@@ -68,19 +74,32 @@ def _train(model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | Non
         if report is not None and report(epoch, history[-1]):
             pruned = True
             break
-    consistency = (shift_consistency(model, data.val_x, proxy.seed)
-                   if proxy.shift_consistency and not pruned else None)
-    weights = ({k: v.detach().clone() for k, v in model.state_dict().items()}
-               if keep_weights else None)
-    return TrainResult(history[-1], history, time.perf_counter() - start, images / busy, pruned,
-                       consistency, weights)
+    consistency = (
+        shift_consistency(model, data.val_x, proxy.seed)
+        if proxy.shift_consistency and not pruned
+        else None
+    )
+    weights = (
+        {k: v.detach().clone() for k, v in model.state_dict().items()} if keep_weights else None
+    )
+    return TrainResult(
+        history[-1],
+        history,
+        time.perf_counter() - start,
+        images / busy,
+        pruned,
+        consistency,
+        weights,
+    )
 
 
 def _optimizer(model: nn.Module, proxy: Proxy) -> torch.optim.Optimizer:
     decay = [p for p in model.parameters() if p.ndim > 1]
     other = [p for p in model.parameters() if p.ndim <= 1]  # BN and biases: no weight decay
-    groups = [{"params": decay, "weight_decay": proxy.weight_decay},
-              {"params": other, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": proxy.weight_decay},
+        {"params": other, "weight_decay": 0.0},
+    ]
     if proxy.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=proxy.lr, momentum=proxy.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=proxy.lr)
@@ -90,17 +109,20 @@ def _schedule(optimizer: torch.optim.Optimizer, proxy: Proxy, total: int):
     if proxy.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    )
 
 
 def _batches(data: ProxyData, proxy: Proxy, gen: torch.Generator):
     order = torch.randperm(len(data.train_y), generator=gen)
     for i in range(0, len(order), proxy.batch_size):
-        idx = order[i: i + proxy.batch_size]
+        idx = order[i : i + proxy.batch_size]
         if len(idx) < 2:  # BatchNorm needs two samples
             continue
-        yield augment(data.train_x[idx], proxy.augment_shift, proxy.augment_flip, gen), \
-            data.train_y[idx]
+        yield (
+            augment(data.train_x[idx], proxy.augment_shift, proxy.augment_flip, gen),
+            data.train_y[idx],
+        )
 
 
 def augment(x: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
@@ -120,14 +142,18 @@ def shifted(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         return x
     padded = F.pad(x, (s, s, s, s))
     h, w = x.shape[-2:]
-    return torch.stack([padded[i, :, s + dy: s + dy + h, s + dx: s + dx + w]
-                        for i, (dy, dx) in enumerate(offsets.tolist())])
+    return torch.stack(
+        [
+            padded[i, :, s + dy : s + dy + h, s + dx : s + dx + w]
+            for i, (dy, dx) in enumerate(offsets.tolist())
+        ]
+    )
 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(x[i: i + batch]).argmax(1) for i in range(0, len(x), batch)])
+    return torch.cat([model(x[i : i + batch]).argmax(1) for i in range(0, len(x), batch)])
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

@@ -10,8 +10,14 @@ from gensynth.units import DIRECTIONS
 MACS_PER_UNIT = {"G": 1e9, "M": 1e6}
 
 
-def netscore(accuracy: float, params_m: float, macs: float, alpha: float = 2.0,
-             beta: float = 0.5, gamma: float = 0.5) -> float:
+def netscore(
+    accuracy: float,
+    params_m: float,
+    macs: float,
+    alpha: float = 2.0,
+    beta: float = 0.5,
+    gamma: float = 0.5,
+) -> float:
     """``20 log10(a^alpha / (p^beta m^gamma))``: a in %, p in millions, m in the caller's unit.
 
     Example:
@@ -19,17 +25,20 @@ def netscore(accuracy: float, params_m: float, macs: float, alpha: float = 2.0,
         True
     """
     if accuracy <= 0 or params_m <= 0 or macs <= 0:
-        raise ValueError(f"NetScore needs positive inputs, got a={accuracy}, p={params_m}, "
-                         f"m={macs}")
-    return 20.0 * (alpha * math.log10(accuracy) - beta * math.log10(params_m)
-                   - gamma * math.log10(macs))
+        raise ValueError(
+            f"NetScore needs positive inputs, got a={accuracy}, p={params_m}, m={macs}"
+        )
+    return 20.0 * (
+        alpha * math.log10(accuracy) - beta * math.log10(params_m) - gamma * math.log10(macs)
+    )
 
 
 def utility_netscore(metrics: dict[str, float], utility: Utility) -> float:
     """NetScore of assessed metrics (accuracy %, params M, MACs in the file's unit)."""
     macs = metrics["macs_g"] * 1e9 / MACS_PER_UNIT[utility.macs_unit]
-    return netscore(metrics["accuracy"], metrics["params_m"], macs, utility.alpha,
-                    utility.beta, utility.gamma)
+    return netscore(
+        metrics["accuracy"], metrics["params_m"], macs, utility.alpha, utility.beta, utility.gamma
+    )
 
 
 def objective_directions(utility: Utility) -> list[str]:

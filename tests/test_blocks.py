@@ -9,19 +9,22 @@ import torch
 
 from gensynth.blocks import BlurPool, make_block
 from gensynth.build import build_model
-from gensynth.plan import BINOMIAL, BlockPlan, condense, embed, stage_plan
 from gensynth.errors import SpecError
+from gensynth.plan import BINOMIAL, BlockPlan, condense, embed, stage_plan
 from gensynth.spec import BLOCKS, DOWNSAMPLES, ENTRIES, GATES, INTERACTIONS, Stage
 
 GRID = torch.arange(16.0).reshape(1, 1, 4, 4)  # x[r, c] = 4r + c
 
 
-@pytest.mark.parametrize("size, pad_mode, expected", [
-    (3, "reflect", [[2.5, 4.0], [8.5, 10.0]]),
-    (3, "zero", [[0.9375, 2.5], [6.25, 10.0]]),  # (0+2*2+6)/4, (13+50+37)/16
-    (2, "reflect", [[2.5, 4.5], [10.5, 12.5]]),  # = AvgPool 2x2
-    (1, "reflect", [[0.0, 2.0], [8.0, 10.0]]),  # plain subsampling
-])
+@pytest.mark.parametrize(
+    "size, pad_mode, expected",
+    [
+        (3, "reflect", [[2.5, 4.0], [8.5, 10.0]]),
+        (3, "zero", [[0.9375, 2.5], [6.25, 10.0]]),  # (0+2*2+6)/4, (13+50+37)/16
+        (2, "reflect", [[2.5, 4.5], [10.5, 12.5]]),  # = AvgPool 2x2
+        (1, "reflect", [[0.0, 2.0], [8.0, 10.0]]),  # plain subsampling
+    ],
+)
 def test_blurpool_matches_hand_computed_values(size, pad_mode, expected):
     out = BlurPool(1, size, pad_mode=pad_mode)(GRID)
     assert torch.allclose(out[0, 0], torch.tensor(expected))
@@ -84,12 +87,21 @@ def test_every_downsample_kind_halves_and_trains(kind):
     assert assert_trains(module, x).shape == (2, 6, 4, 4)
 
 
-@pytest.mark.parametrize("entry, block, interaction, gate",
-                         itertools.product(ENTRIES, BLOCKS, INTERACTIONS, GATES))
+@pytest.mark.parametrize(
+    "entry, block, interaction, gate", itertools.product(ENTRIES, BLOCKS, INTERACTIONS, GATES)
+)
 def test_every_block_kind_forward_backward(entry, block, interaction, gate):
-    stage = Stage(width=12, depth=2, columns=3, block=block, entry=entry,
-                  interaction=interaction, stride=2, gate=gate,
-                  expansion=2 if block == "bottleneck" else 1)
+    stage = Stage(
+        width=12,
+        depth=2,
+        columns=3,
+        block=block,
+        entry=entry,
+        interaction=interaction,
+        stride=2,
+        gate=gate,
+        expansion=2 if block == "bottleneck" else 1,
+    )
     module = torch.nn.Sequential(*map(make_block, stage_plan(stage, c_in=8)))
     out = assert_trains(module, torch.randn(2, 8, 9, 9))
     assert out.shape == (2, stage.out_channels, 5, 5)

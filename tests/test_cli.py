@@ -34,7 +34,8 @@ def test_bad_spec_gives_one_line_error_and_status_1(tmp_path):
     result = run("show", bad)
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: {bad}: stages[0].width: must be divisible by columns=4, got 90"]
+        f"error: {bad}: stages[0].width: must be divisible by columns=4, got 90"
+    ]
 
 
 def test_missing_file_is_a_usage_error():
@@ -47,16 +48,28 @@ EDGE = SEED_FILE.parent.parent / "constraints" / "edge.yaml"
 def test_check_seed_without_training_lists_every_rule_with_units():
     result = run("check", SEED_FILE, "--constraints", EDGE, "--no-train")
     assert result.exit_code == 0, result.output
-    for word in ("columnar", "no_strided_pointwise", "aads", "accuracy_floor", "not evaluated",
-                 "M params", "G MACs", "ms (median)", "verdict: FEASIBLE"):
+    for word in (
+        "columnar",
+        "no_strided_pointwise",
+        "aads",
+        "accuracy_floor",
+        "not evaluated",
+        "M params",
+        "G MACs",
+        "ms (median)",
+        "verdict: FEASIBLE",
+    ):
         assert word in result.output
 
 
 def test_check_reports_strided_pointwise_as_infeasible(tmp_path, seed_spec):
     import dataclasses
 
-    bad = seed_spec.replace(stages=tuple(dataclasses.replace(s, downsample="strided_pointwise")
-                                         for s in seed_spec.stages))
+    bad = seed_spec.replace(
+        stages=tuple(
+            dataclasses.replace(s, downsample="strided_pointwise") for s in seed_spec.stages
+        )
+    )
     f = tmp_path / "bad.json"
     f.write_text(bad.to_json())
     result = run("check", f, "--constraints", EDGE, "--no-train", "--format", "json")

@@ -41,8 +41,9 @@ def test_malformed_file_gives_one_line_error_naming_file_and_key(path):
         load_constraints(path)
     assert str(err.value).startswith(f"{path}: ")
     assert expected in str(err.value)
-    result = CliRunner().invoke(main, ["check", str(SEED_FILE), "--constraints", str(path),
-                                       "--no-train"])
+    result = CliRunner().invoke(
+        main, ["check", str(SEED_FILE), "--constraints", str(path), "--no-train"]
+    )
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output
@@ -53,7 +54,10 @@ def test_rules_can_be_disabled(tmp_path):
     f.write_text("rules: {columnar: false, aads: false, no_strided_pointwise: false}\n")
     r = load_constraints(f).rules
     assert (r.columnar_min_stages, r.aads_min_fraction, r.no_strided_pointwise) == (
-        None, None, False)
+        None,
+        None,
+        False,
+    )
 
 
 def test_hash_changes_with_the_text(tmp_path):

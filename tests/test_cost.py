@@ -35,18 +35,29 @@ CORPUS = corpus(200, seed=0)
 def test_random_corpus_matches_fvcore(index):
     """200 random specs (seeded) at random input sizes, in ten chunks."""
     rng = random.Random(index)
-    for spec in CORPUS[index:index + 20]:
+    for spec in CORPUS[index : index + 20]:
         resolution = rng.randint(5, 48)
         c = cost(spec, resolution)
         assert (c.params, c.macs) == fvcore_counts(spec, resolution), spec.name
 
 
 def test_the_corpus_covers_every_option():
-    seen = {(f, getattr(s, f)) for spec in CORPUS for s in spec.stages
-            for f in ("block", "entry", "interaction", "downsample", "gate", "stride")}
+    seen = {
+        (f, getattr(s, f))
+        for spec in CORPUS
+        for s in spec.stages
+        for f in ("block", "entry", "interaction", "downsample", "gate", "stride")
+    }
     from gensynth.spec import BLOCKS, DOWNSAMPLES, ENTRIES, GATES, INTERACTIONS
-    for field, values in [("block", BLOCKS), ("entry", ENTRIES), ("interaction", INTERACTIONS),
-                          ("downsample", DOWNSAMPLES), ("gate", GATES), ("stride", (1, 2))]:
+
+    for field, values in [
+        ("block", BLOCKS),
+        ("entry", ENTRIES),
+        ("interaction", INTERACTIONS),
+        ("downsample", DOWNSAMPLES),
+        ("gate", GATES),
+        ("stride", (1, 2)),
+    ]:
         assert {(field, v) for v in values} <= seen
 
 
@@ -58,8 +69,16 @@ def test_peak_activation_matches_hooks_and_layers_match_modules(spec):
     def hook(module, inputs, output):
         sizes.append(inputs[0].numel() + output.numel())
         if isinstance(module, torch.nn.Conv2d):
-            shapes.append((module.in_channels, module.out_channels, module.kernel_size[0],
-                           module.stride[0], module.groups, tuple(output.shape[1:])))
+            shapes.append(
+                (
+                    module.in_channels,
+                    module.out_channels,
+                    module.kernel_size[0],
+                    module.stride[0],
+                    module.groups,
+                    tuple(output.shape[1:]),
+                )
+            )
 
     for m in net.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, BlurPool)):
@@ -69,9 +88,19 @@ def test_peak_activation_matches_hooks_and_layers_match_modules(spec):
     c = cost(spec, 24)
     assert c.peak_activation_bytes == 4 * max(sizes)
     from gensynth.plan import Conv
-    planned = sorted((x.layer.c_in, x.layer.c_out, x.layer.k, x.layer.stride, x.layer.groups,
-                      (x.shape_out.c, x.shape_out.h, x.shape_out.w))
-                     for x in c.layers if isinstance(x.layer, Conv))
+
+    planned = sorted(
+        (
+            x.layer.c_in,
+            x.layer.c_out,
+            x.layer.k,
+            x.layer.stride,
+            x.layer.groups,
+            (x.shape_out.c, x.shape_out.h, x.shape_out.w),
+        )
+        for x in c.layers
+        if isinstance(x.layer, Conv)
+    )
     assert planned == sorted(shapes)
 
 

@@ -78,15 +78,25 @@ def test_cifar_pickle_loader(tmp_path):
     assert len(d.train_y) + len(d.val_y) == 40 and d.classes == 4
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: np.savez(p / "d.npz", images=images()[0], labels=np.zeros(40)),
-     "needs at least 2 classes, found 1"),
-    (lambda p: np.savez(p / "d.npz", images=images()[0], labels=np.arange(39) % 2),
-     "40 images but 39 labels"),
-    (lambda p: np.savez(p / "d.npz", pictures=images()[0]), "needs arrays 'images' and 'labels'"),
-    (lambda p: (p / "d.npz").write_text("garbage"), "cannot read .npz file"),
-    (lambda p: None, "cannot read .npz file"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda p: np.savez(p / "d.npz", images=images()[0], labels=np.zeros(40)),
+            "needs at least 2 classes, found 1",
+        ),
+        (
+            lambda p: np.savez(p / "d.npz", images=images()[0], labels=np.arange(39) % 2),
+            "40 images but 39 labels",
+        ),
+        (
+            lambda p: np.savez(p / "d.npz", pictures=images()[0]),
+            "needs arrays 'images' and 'labels'",
+        ),
+        (lambda p: (p / "d.npz").write_text("garbage"), "cannot read .npz file"),
+        (lambda p: None, "cannot read .npz file"),
+    ],
+)
 def test_bad_npz_datasets(tmp_path, make, message):
     make(tmp_path)
     with pytest.raises(DataError) as err:

@@ -25,8 +25,14 @@ DATA = Path(__file__).parent / "data"
 
 def config(tmp_path, trials=4, **kw) -> ExploreConfig:
     c = load_constraints(DATA / "tiny_constraints.yaml")
-    return ExploreConfig(c, load_space(DATA / "tiny_space.yaml"), "tiny",
-                         str(tmp_path / "tiny.journal"), trials=trials, **kw)
+    return ExploreConfig(
+        c,
+        load_space(DATA / "tiny_space.yaml"),
+        "tiny",
+        str(tmp_path / "tiny.journal"),
+        trials=trials,
+        **kw,
+    )
 
 
 def hashes(study):
@@ -39,8 +45,9 @@ def test_first_trial_is_the_seed_and_every_trial_is_recorded(tmp_path):
     assert len(trials) == 4 and trials[0].user_attrs["seed"] is True
     assert trials[0].user_attrs["spec"]["name"] == "tiny-t0"
     for t in trials:
-        assert {"spec", "hash", "status", "stage", "metrics", "violations", "timings"} <= \
-            set(t.user_attrs)
+        assert {"spec", "hash", "status", "stage", "metrics", "violations", "timings"} <= set(
+            t.user_attrs
+        )
         assert set(t.constraints) >= {"columnar", "no_strided_pointwise", "aads"}
         if t.user_attrs["status"] == "infeasible":
             assert any(v > 0 for v in t.constraints.values())
@@ -57,8 +64,9 @@ def test_resume_continues_to_the_requested_count(tmp_path):
 def test_changed_constraints_are_refused(tmp_path):
     explore(config(tmp_path, trials=1))
     cfg = config(tmp_path, trials=2)
-    changed = dataclasses.replace(cfg.constraints, budgets=dataclasses.replace(
-        cfg.constraints.budgets, params_m=0.3))
+    changed = dataclasses.replace(
+        cfg.constraints, budgets=dataclasses.replace(cfg.constraints.budgets, params_m=0.3)
+    )
     with pytest.raises(StudyError, match=r"budgets.params_m: 0.2 -> 0.3.*--study NEW_NAME"):
         explore(dataclasses.replace(cfg, constraints=changed))
     space = dataclasses.replace(cfg.space, stage_count=IntRange(1, 1))
@@ -75,14 +83,23 @@ def test_seeded_runs_propose_the_same_specs(tmp_path):
 def test_identical_specs_are_assessed_once(tmp_path):
     cfg = config(tmp_path, trials=3)
     fixed = load_space(DATA / "tiny_space.yaml")
-    one = dataclasses.replace(fixed, stage_count=IntRange(1, 1),
-                              stage_widths=(IntRange(16, 16),),
-                              stage={**fixed.stage, "depth": (1,), "columns": (2,),
-                                     "block": ("basic",), "entry": ("dcac",),
-                                     "interaction": ("isolated",), "stride": (2,),
-                                     "downsample": ("blur",), "gate": ("sigmoid",)},
-                              stem={**fixed.stem, "width": (8,), "columns": (2,),
-                                    "downsample": ("avg",)})
+    one = dataclasses.replace(
+        fixed,
+        stage_count=IntRange(1, 1),
+        stage_widths=(IntRange(16, 16),),
+        stage={
+            **fixed.stage,
+            "depth": (1,),
+            "columns": (2,),
+            "block": ("basic",),
+            "entry": ("dcac",),
+            "interaction": ("isolated",),
+            "stride": (2,),
+            "downsample": ("blur",),
+            "gate": ("sigmoid",),
+        },
+        stem={**fixed.stem, "width": (8,), "columns": (2,), "downsample": ("avg",)},
+    )
     study = explore(dataclasses.replace(cfg, space=one))
     trials = study.get_trials()
     assert len(set(hashes(study))) == 1
@@ -101,8 +118,9 @@ def test_two_workers_lose_and_duplicate_nothing(tmp_path):
 
 def test_stale_running_trial_is_recovered(tmp_path):
     study = explore(config(tmp_path, trials=1))
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     trial = study.ask()
     import socket
 
@@ -114,9 +132,21 @@ def test_stale_running_trial_is_recovered(tmp_path):
 
 def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
     storage = tmp_path / "tiny.journal"
-    cmd = [sys.executable, "-m", "gensynth.cli", "explore", "--constraints",
-           str(DATA / "tiny_constraints.yaml"), "--generator", str(DATA / "tiny_space.yaml"),
-           "--storage", str(storage), "--trials", "40", "--no-report"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gensynth.cli",
+        "explore",
+        "--constraints",
+        str(DATA / "tiny_constraints.yaml"),
+        "--generator",
+        str(DATA / "tiny_space.yaml"),
+        "--storage",
+        str(storage),
+        "--trials",
+        "40",
+        "--no-report",
+    ]
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -127,17 +157,27 @@ def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
         assert proc.poll() is None, f"explore exited early: {errors.read_text()[-2000:]}"
         if storage.exists():
             try:
-                finished = [t for t in load_study("tiny", str(storage)).get_trials()
-                            if t.state.is_finished()]
+                finished = [
+                    t
+                    for t in load_study("tiny", str(storage)).get_trials()
+                    if t.state.is_finished()
+                ]
             except Exception:
                 continue
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert len(finished) >= 3
-    before = {t.number: t.user_attrs["hash"] for t in
-              load_study("tiny", str(storage)).get_trials() if t.state.is_finished()}
-    subprocess.run([*cmd[:-3], "--trials", str(len(before) + 2), "--no-report"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = {
+        t.number: t.user_attrs["hash"]
+        for t in load_study("tiny", str(storage)).get_trials()
+        if t.state.is_finished()
+    }
+    subprocess.run(
+        [*cmd[:-3], "--trials", str(len(before) + 2), "--no-report"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     after = load_study("tiny", str(storage)).get_trials()
     assert {t.number: t.user_attrs["hash"] for t in after if t.number in before} == before
     assert not [t for t in after if t.state == TrialState.RUNNING]
@@ -154,8 +194,7 @@ def test_unknown_study_names_the_alternatives(tmp_path):
 
 
 def test_optuna_storage_urls_work(tmp_path):
-    cfg = dataclasses.replace(config(tmp_path, trials=2),
-                              storage=f"sqlite:///{tmp_path / 'x.db'}")
+    cfg = dataclasses.replace(config(tmp_path, trials=2), storage=f"sqlite:///{tmp_path / 'x.db'}")
     assert len(explore(cfg).get_trials()) == 2
     assert optuna.get_all_study_names(cfg.storage) == ["tiny"]
 
@@ -171,8 +210,9 @@ def test_pruning_only_for_single_objective_and_long_enough_proxies():
 def test_pruned_trials_are_recorded_with_their_history(tmp_path):
     cfg = config(tmp_path, trials=8)
     proxy = dataclasses.replace(cfg.constraints.proxy, epochs=4, max_images=200)
-    study = explore(dataclasses.replace(cfg, constraints=dataclasses.replace(
-        cfg.constraints, proxy=proxy)))
+    study = explore(
+        dataclasses.replace(cfg, constraints=dataclasses.replace(cfg.constraints, proxy=proxy))
+    )
     for t in study.get_trials(states=(TrialState.PRUNED,)):
         assert t.user_attrs["status"] == "pruned" and len(t.user_attrs["history"]) >= 2
 
@@ -182,10 +222,12 @@ def test_pareto_search_with_nsga2_and_its_report(tmp_path):
     from gensynth.study import best_record
 
     cfg = config(tmp_path, trials=4, sampler="nsga2")
-    pareto = dataclasses.replace(cfg.constraints.utility, kind="pareto",
-                                 objectives=("accuracy", "latency_ms"))
-    study = explore(dataclasses.replace(cfg, constraints=dataclasses.replace(
-        cfg.constraints, utility=pareto)))
+    pareto = dataclasses.replace(
+        cfg.constraints.utility, kind="pareto", objectives=("accuracy", "latency_ms")
+    )
+    study = explore(
+        dataclasses.replace(cfg, constraints=dataclasses.replace(cfg.constraints, utility=pareto))
+    )
     assert len(study.directions) == 2
     assert all(len(t.values) == 2 for t in study.get_trials(states=(TrialState.COMPLETE,)))
     best = best_record(study)
@@ -205,10 +247,20 @@ def test_studies_command_lists_them(tmp_path):
     from gensynth.cli import main
 
     explore(config(tmp_path, trials=1))
-    result = CliRunner().invoke(main, ["studies", "--storage", str(tmp_path / "tiny.journal"),
-                                       "--format", "json"])
+    result = CliRunner().invoke(
+        main, ["studies", "--storage", str(tmp_path / "tiny.journal"), "--format", "json"]
+    )
     assert result.exit_code == 0 and '"study": "tiny"' in result.output
-    result = CliRunner().invoke(main, ["report", "--study", "tiny", "--storage",
-                                       str(tmp_path / "tiny.journal"), "--out",
-                                       str(tmp_path / "rep")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--study",
+            "tiny",
+            "--storage",
+            str(tmp_path / "tiny.journal"),
+            "--out",
+            str(tmp_path / "rep"),
+        ],
+    )
     assert result.exit_code == 0 and (tmp_path / "rep" / "index.html").exists()

@@ -18,9 +18,11 @@ from gensynth.export import export, standalone_source
 from gensynth.spec import ArchSpec, load_spec
 from tests.conftest import SEED_FILE, tiny_spec
 
-SPECS = {"tiny-dcac": tiny_spec(), "tiny-ac": tiny_spec(entry="ac", block="bottleneck",
-                                                        expansion=2, interaction="mixed"),
-         "tiny-maxblur": tiny_spec(entry="conv", downsample="maxblur")}
+SPECS = {
+    "tiny-dcac": tiny_spec(),
+    "tiny-ac": tiny_spec(entry="ac", block="bottleneck", expansion=2, interaction="mixed"),
+    "tiny-maxblur": tiny_spec(entry="conv", downsample="maxblur"),
+}
 
 
 @pytest.fixture(params=list(SPECS))
@@ -52,20 +54,28 @@ def test_torchscript_matches_pytorch(model_and_input, tmp_path):
 def test_standalone_py_needs_only_torch_and_matches(model_and_input, tmp_path):
     spec, model, x, expected = model_and_input
     path = export(spec, "py", tmp_path / "m.py", 24, model.state_dict())
-    assert "gensynth" not in "\n".join(line for line in path.read_text().splitlines()
-                                       if line.startswith(("import", "from")))
+    assert "gensynth" not in "\n".join(
+        line for line in path.read_text().splitlines() if line.startswith(("import", "from"))
+    )
     torch.save(model.state_dict(), tmp_path / "w.pt")
     np.save(tmp_path / "x.npy", x.numpy())
-    code = ("import sys, numpy, torch; sys.path.insert(0, sys.argv[1]); import m; "
-            "net = m.build().eval(); net.load_state_dict(torch.load(sys.argv[1] + '/w.pt')); "
-            "x = torch.from_numpy(numpy.load(sys.argv[1] + '/x.npy')); "
-            "print(sum(p.numel() for p in net.parameters())); "
-            "numpy.save(sys.argv[1] + '/y.npy', net(x).detach().numpy())")
+    code = (
+        "import sys, numpy, torch; sys.path.insert(0, sys.argv[1]); import m; "
+        "net = m.build().eval(); net.load_state_dict(torch.load(sys.argv[1] + '/w.pt')); "
+        "x = torch.from_numpy(numpy.load(sys.argv[1] + '/x.npy')); "
+        "print(sum(p.numel() for p in net.parameters())); "
+        "numpy.save(sys.argv[1] + '/y.npy', net(x).detach().numpy())"
+    )
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                         text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
     assert int(out.stdout) == sum(p.numel() for p in model.parameters())
     assert np.abs(np.load(tmp_path / "y.npy") - expected).max() <= 1e-4
 
@@ -100,11 +110,23 @@ def test_standalone_source_is_generated_from_the_real_modules():
 
 
 def test_cli_export_spec_file(tmp_path):
-    result = CliRunner().invoke(main, ["export", "--spec", str(SEED_FILE), "--format", "json",
-                                       "--out", str(tmp_path / "seed.json")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--spec",
+            str(SEED_FILE),
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "seed.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert ArchSpec.from_dict(json.loads((tmp_path / "seed.json").read_text())).name == \
-        "attendnext-seed"
+    assert (
+        ArchSpec.from_dict(json.loads((tmp_path / "seed.json").read_text())).name
+        == "attendnext-seed"
+    )
     result = CliRunner().invoke(main, ["export", "--format", "onnx"])
     assert result.exit_code == 2 and "--study" in result.output
 
@@ -120,19 +142,20 @@ def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
     from tests.test_explore import config
 
     cfg = config(tmp_path, trials=3)
-    lax = dataclasses.replace(cfg.constraints, rules=Rules(columnar_min_stages=None,
-                                                           aads_min_fraction=None,
-                                                           accuracy_floor=1.0),
-                              budgets=dataclasses.replace(cfg.constraints.budgets,
-                                                          params_m=None, macs_g=None))
+    lax = dataclasses.replace(
+        cfg.constraints,
+        rules=Rules(columnar_min_stages=None, aads_min_fraction=None, accuracy_floor=1.0),
+        budgets=dataclasses.replace(cfg.constraints.budgets, params_m=None, macs_g=None),
+    )
     study = explore(dataclasses.replace(cfg, constraints=lax))
     best = best_record(study)
     assert best is not None and best.weights
     storage = ["--study", "tiny", "--storage", cfg.storage]
     for fmt in ("onnx", "py", "safetensors", "json"):
         out = tmp_path / f"best.{fmt}"
-        result = CliRunner().invoke(main, ["export", *storage, "--trial", "best", "--format",
-                                           fmt, "--out", str(out)])
+        result = CliRunner().invoke(
+            main, ["export", *storage, "--trial", "best", "--format", fmt, "--out", str(out)]
+        )
         assert result.exit_code == 0, result.output
         assert out.exists()
     weights = load_file(str(tmp_path / "best.safetensors"))

@@ -11,9 +11,12 @@ from gensynth.data import load_dataset
 from gensynth.inquisitor import Inquisitor
 from tests.conftest import tiny_spec
 
-FAST = Constraints("fast", deployment=Deployment(resolution=32, classes=10),
-                   latency=LatencyConfig(warmup=1, runs=3),
-                   proxy=Proxy(resolution=16, epochs=2, max_images=300))
+FAST = Constraints(
+    "fast",
+    deployment=Deployment(resolution=32, classes=10),
+    latency=LatencyConfig(warmup=1, runs=3),
+    proxy=Proxy(resolution=16, epochs=2, max_images=300),
+)
 
 
 def test_feasible_without_training_skips_accuracy():

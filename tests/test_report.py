@@ -13,25 +13,42 @@ from gensynth.report import collect, write_report
 from tests.conftest import tiny_spec
 
 SPEC = tiny_spec().replace(num_classes=10).to_dict()
-RECORD = {"deployment": {"resolution": 32, "channels": 3, "classes": 10, "batch": 1},
-          "latency": {"backend": "torch", "threads": 1, "warmup": 1, "runs": 3},
-          "proxy": {"dataset": "digits", "resolution": 16, "epochs": 2},
-          "utility": {"alpha": 2.0, "beta": 0.5, "gamma": 0.5, "macs_unit": "G"}}
+RECORD = {
+    "deployment": {"resolution": 32, "channels": 3, "classes": 10, "batch": 1},
+    "latency": {"backend": "torch", "threads": 1, "warmup": 1, "runs": 3},
+    "proxy": {"dataset": "digits", "resolution": 16, "epochs": 2},
+    "utility": {"alpha": 2.0, "beta": 0.5, "gamma": 0.5, "macs_unit": "G"},
+}
 
 
-def fabricated(status, value, number_metrics=None, violations=None, name="t",
-               state=TrialState.COMPLETE):
-    metrics = {"params_m": 0.1, "macs_g": 0.01, "latency_ms": 2.0,
-               "peak_activation_mb": 0.1, **(number_metrics or {})}
+def fabricated(
+    status, value, number_metrics=None, violations=None, name="t", state=TrialState.COMPLETE
+):
+    metrics = {
+        "params_m": 0.1,
+        "macs_g": 0.01,
+        "latency_ms": 2.0,
+        "peak_activation_mb": 0.1,
+        **(number_metrics or {}),
+    }
     violations = violations or {"columnar": -1.0, "aads": -0.1}
     return create_trial(
-        state=state, value=value if state == TrialState.COMPLETE else None,
-        params={"s0_width": 8}, distributions={
-            "s0_width": optuna.distributions.IntDistribution(8, 64, step=8)},
-        user_attrs={"spec": {**SPEC, "name": name}, "hash": name, "status": status,
-                    "stage": "accuracy", "reason": "" if status == "feasible" else "x",
-                    "metrics": metrics, "violations": violations, "history": [50.0]},
-        constraints=violations)
+        state=state,
+        value=value if state == TrialState.COMPLETE else None,
+        params={"s0_width": 8},
+        distributions={"s0_width": optuna.distributions.IntDistribution(8, 64, step=8)},
+        user_attrs={
+            "spec": {**SPEC, "name": name},
+            "hash": name,
+            "status": status,
+            "stage": "accuracy",
+            "reason": "" if status == "feasible" else "x",
+            "metrics": metrics,
+            "violations": violations,
+            "history": [50.0],
+        },
+        constraints=violations,
+    )
 
 
 def study_of(trials, name="fab"):
@@ -43,23 +60,38 @@ def study_of(trials, name="fab"):
 
 
 def mixed_study(name="fab"):
-    return study_of([
-        fabricated("feasible", 80.0, {"netscore": 80.0, "accuracy": 90.0}, name="a"),
-        fabricated("feasible", 85.0, {"netscore": 85.0, "accuracy": 95.0,
-                                      "latency_ms": 3.0}, name="b"),
-        fabricated("infeasible", 90.0, {"netscore": 90.0, "accuracy": 96.0},
-                   {"accuracy_floor": 0.2, "columnar": -1.0}, name="c"),
-        fabricated("infeasible", -1e3, {}, {"no_strided_pointwise": 2.0, "aads": 0.3},
-                   name="d"),
-        fabricated("failed", -1e3, {}, {"columnar": -1.0}, name="e"),
-        fabricated("pruned", None, {"accuracy": 12.0}, state=TrialState.PRUNED, name="f"),
-    ], name)
+    return study_of(
+        [
+            fabricated("feasible", 80.0, {"netscore": 80.0, "accuracy": 90.0}, name="a"),
+            fabricated(
+                "feasible", 85.0, {"netscore": 85.0, "accuracy": 95.0, "latency_ms": 3.0}, name="b"
+            ),
+            fabricated(
+                "infeasible",
+                90.0,
+                {"netscore": 90.0, "accuracy": 96.0},
+                {"accuracy_floor": 0.2, "columnar": -1.0},
+                name="c",
+            ),
+            fabricated(
+                "infeasible", -1e3, {}, {"no_strided_pointwise": 2.0, "aads": 0.3}, name="d"
+            ),
+            fabricated("failed", -1e3, {}, {"columnar": -1.0}, name="e"),
+            fabricated("pruned", None, {"accuracy": 12.0}, state=TrialState.PRUNED, name="f"),
+        ],
+        name,
+    )
 
 
 def test_collect_counts_ranks_and_chooses():
     d = collect(mixed_study())
-    assert {k: d["counts"][k] for k in ("total", "feasible", "infeasible", "failed", "pruned")} \
-        == {"total": 6, "feasible": 2, "infeasible": 2, "failed": 1, "pruned": 1}
+    assert {k: d["counts"][k] for k in ("total", "feasible", "infeasible", "failed", "pruned")} == {
+        "total": 6,
+        "feasible": 2,
+        "infeasible": 2,
+        "failed": 1,
+        "pruned": 1,
+    }
     assert d["best"]["number"] == 1  # best *feasible*, not the infeasible 90
     assert [r["number"] for r in d["ranking"]] == [1, 0, 2]
     assert d["by_rule"]["accuracy_floor"] == 1 and d["by_rule"]["no_strided_pointwise"] == 1
@@ -72,10 +104,13 @@ def test_collect_counts_ranks_and_chooses():
 
 
 def test_all_infeasible_study_lists_nearest_misses():
-    study = study_of([
-        fabricated("infeasible", -1e3, {}, {"params": 0.5, "columnar": -1}),
-        fabricated("infeasible", -1e3, {}, {"params": 0.1, "aads": 0.05}),
-        fabricated("infeasible", -1e3, {}, {"no_strided_pointwise": 4.0})])
+    study = study_of(
+        [
+            fabricated("infeasible", -1e3, {}, {"params": 0.5, "columnar": -1}),
+            fabricated("infeasible", -1e3, {}, {"params": 0.1, "aads": 0.05}),
+            fabricated("infeasible", -1e3, {}, {"no_strided_pointwise": 4.0}),
+        ]
+    )
     d = collect(study)
     assert d["best"] is None
     assert [r["number"] for r in d["nearest_misses"]] == [1, 0, 2]
@@ -84,8 +119,9 @@ def test_all_infeasible_study_lists_nearest_misses():
 
 def test_html_escapes_every_string(tmp_path):
     evil = "<script>alert(1)</script>"
-    study = study_of([fabricated("feasible", 80.0, {"netscore": 80.0, "accuracy": 90.0},
-                                 name=evil)], name=evil)
+    study = study_of(
+        [fabricated("feasible", 80.0, {"netscore": 80.0, "accuracy": 90.0}, name=evil)], name=evil
+    )
     study.set_user_attr("description", evil)
     html = write_report(study, tmp_path).read_text()
     assert evil not in html
@@ -105,9 +141,15 @@ def test_report_files(tmp_path):
 
 
 def test_report_scales_to_2000_trials(tmp_path):
-    trials = [fabricated("feasible" if i % 3 else "infeasible", float(i % 97),
-                         {"netscore": float(i % 97), "accuracy": 50.0 + i % 40}, name=f"n{i}")
-              for i in range(2000)]
+    trials = [
+        fabricated(
+            "feasible" if i % 3 else "infeasible",
+            float(i % 97),
+            {"netscore": float(i % 97), "accuracy": 50.0 + i % 40},
+            name=f"n{i}",
+        )
+        for i in range(2000)
+    ]
     d = collect(study_of(trials))
     assert len(d["ranking"]) == 25 and d["counts"]["total"] == 2000
     assert isinstance(d["importances"], dict)
@@ -117,20 +159,37 @@ def test_report_scales_to_2000_trials(tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it "
-                                            "from Debian packages; apt-get install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (.ci/run installs it "
+    "from Debian packages; apt-get install chromium)",
+)
 def test_report_renders_in_headless_chromium(tmp_path):
     path = write_report(mixed_study(), tmp_path)
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-             "--virtual-time-budget=5000"]
-    dom = subprocess.run([*flags, "--dump-dom", path.as_uri()], capture_output=True,
-                         text=True, timeout=120)
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+    ]
+    dom = subprocess.run(
+        [*flags, "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert dom.stdout.count('class="plot-container plotly"') >= 5  # the charts were drawn
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert not [line for line in console if "rror" in line], console
     shot = tmp_path / "report.png"
-    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1400,2400", path.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", "--window-size=1400,2400", path.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 20_000

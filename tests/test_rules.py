@@ -47,10 +47,13 @@ def test_seed_passes_every_structure_rule(seed_spec):
     assert aads_fraction(seed_spec) == 7 / 8  # only the stem's strided 3x3 conv is aliased
 
 
-@pytest.mark.parametrize("change, rules", [
-    (dict(downsample="strided_pointwise"), ["no_strided_pointwise", "aads"]),  # aliased too
-    (dict(downsample="strided_conv"), ["aads"]),
-])
+@pytest.mark.parametrize(
+    "change, rules",
+    [
+        (dict(downsample="strided_pointwise"), ["no_strided_pointwise", "aads"]),  # aliased too
+        (dict(downsample="strided_conv"), ["aads"]),
+    ],
+)
 def test_forbidden_downsampling_is_caught_by_the_right_rule(seed_spec, change, rules):
     v = structure_violations(with_stages(seed_spec, **change), Rules())
     assert [k for k, x in v.items() if x > 0] == rules
@@ -60,17 +63,23 @@ def test_single_column_network_violates_columnar(seed_spec):
     single = with_stages(seed_spec, columns=1).replace(stem=seed_spec.stem)
     v = structure_violations(single, Rules())
     assert v["columnar"] == pytest.approx(1.0)
-    two_wide = single.replace(stages=(dataclasses.replace(seed_spec.stages[0]),
-                                      *single.stages[1:]))
+    two_wide = single.replace(stages=(dataclasses.replace(seed_spec.stages[0]), *single.stages[1:]))
     assert structure_violations(two_wide, Rules())["columnar"] == pytest.approx(0.5)
 
 
 def test_violation_grows_with_distance(seed_spec):
-    some = seed_spec.replace(stages=(*seed_spec.stages[:3], dataclasses.replace(
-        seed_spec.stages[3], downsample="strided_conv")))
+    some = seed_spec.replace(
+        stages=(
+            *seed_spec.stages[:3],
+            dataclasses.replace(seed_spec.stages[3], downsample="strided_conv"),
+        )
+    )
     every = with_stages(seed_spec, downsample="strided_conv")
-    assert 0 < structure_violations(some, Rules(aads_min_fraction=0.9))["aads"] < \
-        structure_violations(every, Rules(aads_min_fraction=0.9))["aads"]
+    assert (
+        0
+        < structure_violations(some, Rules(aads_min_fraction=0.9))["aads"]
+        < structure_violations(every, Rules(aads_min_fraction=0.9))["aads"]
+    )
 
 
 def test_budgets_and_accuracy_rules():

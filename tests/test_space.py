@@ -12,9 +12,12 @@ from gensynth.errors import ConfigError
 from gensynth.space import load_space
 from tests.conftest import ROOT
 
-SPACES = [p for p in sorted((ROOT / "generators").glob("*.yaml"))
-          if "stages" in yaml.safe_load(p.read_text()) and
-          isinstance(yaml.safe_load(p.read_text())["stages"], dict)]
+SPACES = [
+    p
+    for p in sorted((ROOT / "generators").glob("*.yaml"))
+    if "stages" in yaml.safe_load(p.read_text())
+    and isinstance(yaml.safe_load(p.read_text())["stages"], dict)
+]
 BAD = yaml.safe_load((ROOT / "tests" / "data" / "bad_space_corpus.yaml").read_text())
 
 
@@ -54,12 +57,14 @@ def test_bad_space_files_are_refused_with_path_and_value(case, tmp_path):
 
 
 def test_seed_outside_the_space_is_refused(tmp_path):
-    (tmp_path / "seed.yaml").write_text((ROOT / "generators" / "attendnext_seed.yaml")
-                                        .read_text())
+    (tmp_path / "seed.yaml").write_text((ROOT / "generators" / "attendnext_seed.yaml").read_text())
     f = tmp_path / "space.yaml"
     f.write_text("seed: seed.yaml\nstages: {depth: {low: 1, high: 3}}\n")
-    with pytest.raises(ConfigError, match=r"seed: the seed spec .* is outside this design "
-                                          r"space \(s0_width=40 not in \[16, 64\]|s2_depth"):
+    with pytest.raises(
+        ConfigError,
+        match=r"seed: the seed spec .* is outside this design "
+        r"space \(s0_width=40 not in \[16, 64\]|s2_depth",
+    ):
         load_space(f)
 
 

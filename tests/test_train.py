@@ -12,8 +12,12 @@ from gensynth.spec import ArchSpec, Stage, Stem
 from gensynth.train import augment, evaluate, shift_consistency, train
 
 PROXY = Proxy(resolution=16, epochs=3, batch_size=64, threads=1, shift_consistency=True)
-SMALL = ArchSpec("small", num_classes=10, stem=Stem(16, 2),
-                 stages=(Stage(16, 1, 2), Stage(32, 1, 4, stride=2, gate="sigmoid")))
+SMALL = ArchSpec(
+    "small",
+    num_classes=10,
+    stem=Stem(16, 2),
+    stages=(Stage(16, 1, 2), Stage(32, 1, 4, stride=2, gate="sigmoid")),
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +51,9 @@ def test_report_callback_sees_every_epoch_and_can_stop(digits):
 def test_sgd_constant_schedule_and_kept_weights(digits):
     import dataclasses
 
-    proxy = dataclasses.replace(PROXY, optimizer="sgd", lr=0.05, schedule="constant",
-                                epochs=1, label_smoothing=0.1)
+    proxy = dataclasses.replace(
+        PROXY, optimizer="sgd", lr=0.05, schedule="constant", epochs=1, label_smoothing=0.1
+    )
     result = fit(digits, proxy, keep_weights=True)
     model = build_model(SMALL)
     model.load_state_dict(result.state_dict)

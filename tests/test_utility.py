@@ -26,7 +26,8 @@ def test_hand_computed_value():
     # a=80, p=4, m=0.5: 20*(2*1.90309 - 0.5*0.60206 - 0.5*(-0.30103)) = 73.1133
     assert netscore(80.0, 4.0, 0.5) == pytest.approx(73.1133, abs=1e-4)
     assert netscore(80.0, 4.0, 0.5, alpha=1, beta=1, gamma=0) == pytest.approx(
-        20 * math.log10(80 / 4))
+        20 * math.log10(80 / 4)
+    )
 
 
 def test_non_positive_inputs_are_refused():
@@ -36,5 +37,7 @@ def test_non_positive_inputs_are_refused():
 
 def test_directions():
     assert objective_directions(Utility()) == ["maximize"]
-    assert objective_directions(Utility(kind="pareto", objectives=("accuracy", "latency_ms"))) \
-        == ["maximize", "minimize"]
+    assert objective_directions(Utility(kind="pareto", objectives=("accuracy", "latency_ms"))) == [
+        "maximize",
+        "minimize",
+    ]
