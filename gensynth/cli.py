@@ -185,7 +185,15 @@ def check(
             f"training on the proxy task ({c.proxy.dataset}, {c.proxy.epochs} epochs)...", err=True
         )
         dataset = load_dataset(c.proxy, c.deployment.channels)
-    a = Inquisitor(c, dataset).assess(spec, keep_going=keep_going)
+    inquisitor = Inquisitor(c, dataset)
+    if c.references():
+        click.echo(
+            f"measuring the reference networks ({', '.join(c.references())})"
+            + (", training the floor's on the proxy task..." if dataset else "..."),
+            err=True,
+        )
+        inquisitor.measure_references()
+    a = inquisitor.assess(spec, keep_going=keep_going)
     if fmt == "json":
         _echo_json({"constraints": str(constraints_file), **a.to_dict()})
     else:
@@ -334,6 +342,13 @@ class _ProgressLine:
         self.tty, self.last = sys.stderr.isatty(), None
 
     def __call__(self, p: Any) -> None:
+        if p.phase != "search":
+            text = {
+                "references": "measuring and training the reference networks (once per study)...",
+                "comparison": "timing the top candidates against the references...",
+            }
+            click.echo(("\r" if self.tty else "") + text[p.phase], err=True)
+            return
         key = (p.done, p.feasible, p.best)
         if key == self.last:
             return
@@ -523,6 +538,52 @@ def studies(storage: str | None, fmt: str) -> None:
         _echo_json(rows)
     else:
         click.echo(table(rows) if rows else "no studies found")
+
+
+@main.command()
+@click.option(
+    "--resolution",
+    type=click.IntRange(8, 4096),
+    default=224,
+    show_default=True,
+    help="Square input size (pixels) at which to count.",
+)
+@click.option(
+    "--classes", type=click.IntRange(1), default=1000, show_default=True, help="Classifier outputs."
+)
+@format_option
+def references(resolution: int, classes: int, fmt: str) -> None:
+    """List the built-in reference networks: counted params and MACs beside the published ones.
+
+    A constraints file names them in relative budgets and floors, e.g.
+    `latency_ms: {speedup: 1.5, over: fbnet_c}`; spec:, onnx:, torchscript: and timm:
+    references are also accepted there.
+    """
+    from gensynth.cost import cost
+    from gensynth.references import BUILTIN, builtin_plan
+
+    rows = []
+    for name, (_, pub) in BUILTIN.items():
+        k = cost(builtin_plan(name, classes), resolution)
+        rows.append(
+            {
+                "name": name,
+                "params_m": round(k.params_m, 4),
+                "macs_g": round(k.macs_g, 4),
+                "published_params_m": pub.params_m,
+                "published_macs_g": pub.macs_m / 1e3,
+                "imagenet_top1": pub.top1,
+                "source": pub.source,
+            }
+        )
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    click.echo(table(rows))
+    click.echo(
+        f"counted at {resolution}x{resolution}, {classes} classes (1 multiply-add = 1; "
+        "conv + linear); published counts at 224x224, 1000 classes"
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -40,6 +40,7 @@ class Progress:
     best: float | None  # best feasible NetScore (first objective) so far
     elapsed: float  # seconds in this run
     started_done: int  # trials already finished when this run started
+    phase: str = "search"  # references (measured once per study) | search | comparison
 
     @property
     def eta(self) -> float | None:
@@ -125,11 +126,15 @@ def objective_values(
     return [metrics.get(n, placeholder(d)) for n, d in zip(names, directions, strict=True)]
 
 
-def progress_of(study: optuna.Study, target: int, started: float, started_done: int) -> Progress:
+def progress_of(
+    study: optuna.Study, target: int, started: float, started_done: int, phase: str = "search"
+) -> Progress:
     records = read_all(study)
     done = sum(r.state in ("complete", "pruned") for r in records)
     feasible = sum(r.feasible and r.state == "complete" for r in records)
-    return Progress(done, target, feasible, best_value(study), time.time() - started, started_done)
+    return Progress(
+        done, target, feasible, best_value(study), time.time() - started, started_done, phase
+    )
 
 
 def check_failures(study: optuna.Study, started_number: int) -> None:
@@ -166,28 +171,55 @@ def explore(
     started, started_done = time.time(), len(study.get_trials(deepcopy=False, states=DONE_STATES))
     remaining = cfg.trials - started_done
     if remaining > 0:
+        inquisitor = inquisitor or make_inquisitor(cfg.constraints)
+        if "references" not in study.user_attrs and on_progress is not None:
+            on_progress(progress_of(study, cfg.trials, started, started_done, "references"))
+        study_references(study, inquisitor)
         try:
             if cfg.workers > 1:
                 _run_workers(cfg, study, on_progress, started, started_done)
             else:
-                _run_here(
-                    cfg,
-                    study,
-                    inquisitor or make_inquisitor(cfg.constraints),
-                    remaining,
-                    on_progress,
-                    started,
-                    started_done,
-                )
+                _run_here(cfg, study, inquisitor, remaining, on_progress, started, started_done)
         finally:
             _log_run(study, started, started_done)
+    if cfg.compare and best_value(study) is not None and _stale_comparison(study):
+        if on_progress is not None:
+            on_progress(progress_of(study, cfg.trials, started, started_done, "comparison"))
+        from gensynth.compare import compare
+
+        compare(study, cfg.constraints, inquisitor or make_inquisitor(cfg.constraints))
     return study
 
 
-def make_inquisitor(c: Constraints) -> Inquisitor:
+def study_references(study: optuna.Study, inquisitor: Inquisitor) -> dict:
+    """The references' facts: measured (and trained) once per study, then read back."""
+    facts = study.user_attrs.get("references")
+    if facts is None:
+        from gensynth.compare import COMPARED
+
+        facts = inquisitor.measure_references(list(COMPARED))
+        study.set_user_attr("references", facts)
+    inquisitor.reference_facts = facts
+    return facts
+
+
+def _stale_comparison(study: optuna.Study) -> bool:
+    from gensynth.study import best_record
+
+    rows = study.user_attrs.get("comparison", {}).get("rows", [])
+    numbers = [r.get("number") for r in rows if r.get("kind") == "candidate"]
+    return not numbers or numbers[0] != best_record(study).number
+
+
+def make_inquisitor(c: Constraints, reference_facts: dict | None = None) -> Inquisitor:
     from gensynth.data import load_dataset
 
-    return Inquisitor(c, load_dataset(c.proxy, c.deployment.channels), keep_weights=True)
+    return Inquisitor(
+        c,
+        load_dataset(c.proxy, c.deployment.channels),
+        keep_weights=True,
+        reference_facts=reference_facts,
+    )
 
 
 def _run_here(
@@ -279,7 +311,7 @@ def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
         return
     _optimize(
         study,
-        Objective(cfg, make_inquisitor(c)),
+        Objective(cfg, make_inquisitor(c, study.user_attrs.get("references"))),
         cfg.trials,
         cfg,
         [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES)],

@@ -14,7 +14,7 @@ from gensynth.constraints import Constraints
 from gensynth.cost import cost
 from gensynth.data import ProxyData
 from gensynth.errors import GensynthError
-from gensynth.latency import measure_latency
+from gensynth.latency import measure_latency, measure_paired
 from gensynth.rules import STAGES, Facts, aads_fraction, strided_pointwise_count, violations
 from gensynth.spec import ArchSpec
 from gensynth.train import Report, train
@@ -82,10 +82,34 @@ class Inquisitor:
     """
 
     def __init__(
-        self, constraints: Constraints, data: ProxyData | None = None, keep_weights: bool = False
+        self,
+        constraints: Constraints,
+        data: ProxyData | None = None,
+        keep_weights: bool = False,
+        reference_facts: dict[str, dict[str, float]] | None = None,
     ) -> None:
         self.c, self.data, self.keep_weights = constraints, data, keep_weights
-        self.reference_facts: dict[str, dict[str, float]] = {}
+        self.reference_facts = reference_facts if reference_facts is not None else {}
+        self._latency_reference: Any = None  # the loaded reference a relative budget names
+
+    def measure_references(self, names: list[str] | None = None) -> dict[str, dict[str, float]]:
+        """Count (and, with proxy data, train once) the references the profile names; keep
+        the facts for the rules. A study stores them, so this runs once per study."""
+        from gensynth.baselines import check_references, reference_facts
+
+        train_ref = self.train_reference if self.data is not None else None
+        self.reference_facts = reference_facts(self.c, train_ref, names)
+        if self.data is not None:
+            check_references(self.c, self.reference_facts)
+        return self.reference_facts
+
+    def train_reference(self, ref: Any) -> float:
+        """Proxy top-1 of a reference, trained with exactly the candidates' recipe."""
+        from gensynth.baselines import load_reference
+
+        torch.manual_seed(self.c.proxy.seed)
+        model = load_reference(ref.name, self.c, classes=self.data.classes).model
+        return train(model.train(), self.data, self.c.proxy).accuracy
 
     def deployed(self, spec: ArchSpec) -> ArchSpec:
         d = self.c.deployment
@@ -154,17 +178,49 @@ class Inquisitor:
             _require(torch.isfinite(param.grad).all(), f"non-finite gradient in {name}")
 
     def _latency(self, a: Assessment, ctx: dict) -> None:
+        """Absolute ms, or (for a relative budget) the ratio to the reference, timed
+        interleaved until known to +-5 % or the verdict is certain."""
+        from gensynth.constraints import Relative
+
         d, lat = self.c.deployment, self.c.latency
-        m = measure_latency(
-            ctx.pop("deployed"),
-            (d.batch, d.channels, d.resolution, d.resolution),
-            lat.backend,
-            lat.threads,
-            lat.warmup,
-            lat.runs,
-        )
-        a.metrics.update(latency_ms=m.median_ms, latency_iqr_ms=m.iqr_ms)
+        shape = (d.batch, d.channels, d.resolution, d.resolution)
+        limit = self.c.budgets.latency_ms
+        if isinstance(limit, Relative):
+            ref = self.latency_reference(shape)
+            p = measure_paired(
+                ctx.pop("deployed"),
+                ref,
+                shape,
+                lat.backend,
+                lat.threads,
+                lat.warmup,
+                limit=limit.ratio,
+                max_pairs=max(10, lat.runs * 4),
+            )
+            a.metrics.update(
+                latency_ms=p.candidate_ms,
+                latency_iqr_ms=p.candidate_iqr_ms,
+                latency_ratio=p.ratio,
+                latency_ratio_low=p.low,
+                latency_ratio_high=p.high,
+                reference_latency_ms=p.reference_ms,
+            )
+        else:
+            m = measure_latency(
+                ctx.pop("deployed"), shape, lat.backend, lat.threads, lat.warmup, lat.runs
+            )
+            a.metrics.update(latency_ms=m.median_ms, latency_iqr_ms=m.iqr_ms)
         self._decide(a)
+
+    def latency_reference(self, shape: tuple[int, ...]) -> Any:
+        """The runner of the latency budget's reference (loaded and exported once)."""
+        if self._latency_reference is None:
+            from gensynth.baselines import load_reference
+
+            ref = load_reference(self.c.budgets.latency_ms.reference, self.c)
+            lat = self.c.latency
+            self._latency_reference = ref.runner(torch.randn(*shape), lat.backend, lat.threads)
+        return self._latency_reference
 
     def _accuracy(self, a: Assessment, ctx: dict) -> None:
         if self.data is None:

@@ -1,8 +1,10 @@
-"""Latency: warm-up, then the median of N timed runs at fixed threads (torch or ONNX Runtime)."""
+"""Latency: absolute (median of N timed runs) and paired against a reference (interleaved,
+adaptive, as a ratio with a confidence interval), at fixed threads on torch or ONNX Runtime."""
 
 from __future__ import annotations
 
 import io
+import math
 import statistics
 import time
 import warnings
@@ -81,6 +83,147 @@ def measure_latency(
         threads,
         tuple(shape),
     )
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Candidate vs reference, timed interleaved (A B B A ...): the ratio of their latencies.
+
+    ``ratio`` is the median of per-pair ratios (candidate / reference: below 1 is faster);
+    ``low``/``high`` a distribution-free 95% confidence interval of that median (sign test).
+    """
+
+    ratio: float
+    low: float
+    high: float
+    pairs: int
+    candidate_ms: float  # medians of the same interleaved runs
+    reference_ms: float
+    candidate_iqr_ms: float
+    stopped: str  # why measuring stopped: precise | decided | cap
+
+    @property
+    def speedup(self) -> float:
+        return 1.0 / self.ratio
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median: order statistics from the binomial(n, 1/2)."""
+    xs, n = sorted(values), len(values)
+    k, tail = 0, 0.0
+    while k < n // 2:  # largest k with P(X <= k) <= (1 - confidence) / 2
+        p = math.comb(n, k) / 2**n
+        if tail + p > (1 - confidence) / 2:
+            break
+        tail += p
+        k += 1
+    return xs[max(0, k - 1)], xs[min(n - 1, n - k)]
+
+
+def measure_paired(
+    model: nn.Module | Callable[[], object],
+    reference: nn.Module | Callable[[], object],
+    shape: tuple[int, ...],
+    backend: str = "torch",
+    threads: int = 1,
+    warmup: int = 3,
+    precision: float = 0.05,
+    limit: float | None = None,
+    min_pairs: int = 10,
+    max_pairs: int = 60,
+) -> Paired:
+    """Time ``model`` against ``reference`` interleaved on one input; stop as soon as the
+    ratio's 95% CI is within +-``precision``, or lies wholly on one side of ``limit`` (the
+    verdict is certain), or after ``max_pairs`` pairs.
+
+    Each is a module (run on ``backend``) or a ready runner (e.g. of an ONNX session).
+
+    Example:
+        >>> p = measure_paired(nn.Conv2d(3, 8, 3), nn.Conv2d(3, 16, 3), (1, 3, 32, 32))
+        >>> 0 < p.ratio < 10
+        True
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x = torch.randn(*shape)
+        a, b = (
+            m if not isinstance(m, nn.Module) else runner(m, x, backend, threads)
+            for m in (model, reference)
+        )
+        for _ in range(warmup):
+            a(), b()
+        ta, tb, stopped = [], [], "cap"
+        while len(ta) < max_pairs:
+            first, second = (a, b) if len(ta) % 2 == 0 else (b, a)  # A B, then B A
+            t1, t2 = _timed(first), _timed(second)
+            ta.append(t1 if first is a else t2)
+            tb.append(t2 if first is a else t1)
+            if len(ta) >= min_pairs:
+                stopped = _enough(ta, tb, precision, limit)
+                if stopped:
+                    break
+        stopped = stopped or "cap"
+    finally:
+        torch.set_num_threads(previous)
+    ratios = [x / y for x, y in zip(ta, tb, strict=True)]
+    low, high = median_interval(ratios)
+    q = statistics.quantiles(ta, n=4)
+    return Paired(
+        statistics.median(ratios),
+        low,
+        high,
+        len(ta),
+        statistics.median(ta),
+        statistics.median(tb),
+        q[2] - q[0],
+        stopped,
+    )
+
+
+def _enough(ta: list[float], tb: list[float], precision: float, limit: float | None) -> str:
+    ratios = [x / y for x, y in zip(ta, tb, strict=True)]
+    mid = statistics.median(ratios)
+    low, high = median_interval(ratios)
+    if high <= mid * (1 + precision) and low >= mid * (1 - precision):
+        return "precise"
+    if limit is not None and (high < limit or low > limit):
+        return "decided"
+    return ""
+
+
+def _timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return (time.perf_counter() - start) * 1e3
+
+
+def runner(model: nn.Module, x: torch.Tensor, backend: str, threads: int) -> Callable[[], object]:
+    """A no-argument callable that runs ``model`` once on ``x`` with ``backend``."""
+    runners = {"torch": _torch_runner, "onnxruntime": _onnxruntime_runner}
+    if backend not in runners:
+        raise GensynthError(
+            f"unknown latency backend {backend!r}; expected one of: "
+            f"{', '.join(BACKENDS)}{did_you_mean(backend, BACKENDS)}"
+        )
+    return runners[backend](model.eval(), x, threads)
+
+
+def onnx_session_runner(data: bytes, x: torch.Tensor, threads: int) -> Callable[[], object]:
+    """A runner for an ONNX model given as bytes (a user's reference file)."""
+    session = _session(data, threads)
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    return lambda: session.run(None, feed)
+
+
+def _session(data: bytes, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
 def _torch_runner(model: nn.Module, x: torch.Tensor, threads: int) -> Callable[[], object]:

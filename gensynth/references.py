@@ -228,6 +228,7 @@ class Published:
     macs_m: float
     top1: float  # ImageNet top-1 %, for the report's comparison table
     source: str
+    macs_precision_m: float = 0.0  # half a unit of the published figure's last digit
 
 
 BUILTIN: dict[str, tuple[Callable[..., NetPlan], Published]] = {
@@ -235,7 +236,7 @@ BUILTIN: dict[str, tuple[Callable[..., NetPlan], Published]] = {
     "mobilenetv3_small": (mobilenetv3_small, Published(2.54, 56.5, 67.4, "Howard et al. 2019")),
     "fbnet_c": (fbnet_c, Published(5.57, 385, 74.9, "Wu et al. 2019")),
     "mobilenetv2": (mobilenetv2, Published(3.50, 300, 72.0, "Sandler et al. 2018")),
-    "efficientnet_b0": (efficientnet_b0, Published(5.29, 390, 77.1, "Tan & Le 2019")),
+    "efficientnet_b0": (efficientnet_b0, Published(5.29, 390, 77.1, "Tan & Le 2019", 5.0)),
 }
 SOURCE_KINDS = ("spec", "onnx", "torchscript", "timm")
 

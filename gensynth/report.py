@@ -74,6 +74,8 @@ def collect(study: optuna.Study) -> dict[str, Any]:
         "pareto": _pareto(rows),
         "importance_n": sum(r.feasible and "netscore" in r.metrics for r in records),
         "conventions": _conventions(attrs.get("constraints", {})),
+        "comparison": attrs.get("comparison"),
+        "references": attrs.get("references", {}),
     }
 
 
@@ -340,6 +342,7 @@ def figures(d: dict[str, Any]) -> dict[str, Any]:
                     "y": [front[n]["y"] for n in d["pareto"][cost]["front"]],
                     "line": {"shape": "hv", "color": "#7b4fd6"},
                 },
+                _reference_markers(d, cost),
             ],
             "layout": {
                 **layout,
@@ -372,6 +375,36 @@ def figures(d: dict[str, Any]) -> dict[str, Any]:
             },
         }
     return figs
+
+
+def reference_points(d: dict[str, Any], cost: str) -> list[dict[str, Any]]:
+    """The reference networks where both coordinates are known: MACs and proxy accuracy from
+    the study's reference facts, latency from the comparison's paired runs."""
+    timed = {
+        r["name"]: r
+        for r in (d.get("comparison") or {}).get("rows", [])
+        if r.get("kind") == "reference"
+    }
+    points = []
+    for name, facts in (d.get("references") or {}).items():
+        x = timed.get(name, {}).get("latency_ms") if cost == "latency_ms" else facts.get(cost)
+        if x is not None and facts.get("accuracy") is not None:
+            points.append({"name": name, "x": x, "y": facts["accuracy"]})
+    return points
+
+
+def _reference_markers(d: dict[str, Any], cost: str) -> dict[str, Any]:
+    points = reference_points(d, cost)
+    return {
+        "type": "scatter",
+        "mode": "markers+text",
+        "name": "reference networks",
+        "x": [p["x"] for p in points],
+        "y": [p["y"] for p in points],
+        "text": [p["name"] for p in points],
+        "textposition": "top center",
+        "marker": {"color": "#d64f4f", "size": 11, "symbol": "diamond"},
+    }
 
 
 def _title(text: str) -> dict[str, Any]:

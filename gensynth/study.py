@@ -45,6 +45,7 @@ class ExploreConfig:
     timeout: float | None = None  # seconds for this run
     workers: int = 1
     seed: int = 0
+    compare: bool = True  # time the top candidates against the references at the end
 
     def __post_init__(self) -> None:
         name = self.study or self.constraints.name

@@ -45,8 +45,16 @@ def test_missing_file_is_a_usage_error():
 EDGE = SEED_FILE.parent.parent / "constraints" / "edge.yaml"
 
 
-def test_check_seed_without_training_lists_every_rule_with_units():
-    result = run("check", SEED_FILE, "--constraints", EDGE, "--no-train")
+def test_check_seed_without_training_lists_every_rule_with_units(tmp_path):
+    # No verdict here may depend on the host's speed: the latency budget is left out (the
+    # latency is still measured and shown), every other rule is decided by the spec alone.
+    import yaml
+
+    profile = yaml.safe_load(EDGE.read_text())
+    del profile["budgets"]["latency_ms"]
+    lax = tmp_path / "edge_no_latency.yaml"
+    lax.write_text(yaml.safe_dump(profile))
+    result = run("check", SEED_FILE, "--constraints", lax, "--no-train")
     assert result.exit_code == 0, result.output
     for word in (
         "columnar",
@@ -74,7 +82,7 @@ def test_check_reports_strided_pointwise_as_infeasible(tmp_path, seed_spec):
     f.write_text(bad.to_json())
     result = run("check", f, "--constraints", EDGE, "--no-train", "--format", "json")
     assert result.exit_code == 1
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # diagnostics go to stderr
     assert data["status"] == "infeasible" and data["stage"] == "structure"
     assert data["violations"]["no_strided_pointwise"] == 6  # 3 stride-2 DC-ACs x 2 condensers
 

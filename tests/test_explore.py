@@ -25,6 +25,7 @@ DATA = Path(__file__).parent / "data"
 
 def config(tmp_path, trials=4, **kw) -> ExploreConfig:
     c = load_constraints(DATA / "tiny_constraints.yaml")
+    kw.setdefault("compare", False)  # the comparison step has its own test
     return ExploreConfig(
         c,
         load_space(DATA / "tiny_space.yaml"),
@@ -264,3 +265,30 @@ def test_studies_command_lists_them(tmp_path):
         ],
     )
     assert result.exit_code == 0 and (tmp_path / "rep" / "index.html").exists()
+
+
+def test_the_comparison_puts_the_chosen_net_beside_the_references(tmp_path):
+    from gensynth.report import collect, reference_points
+
+    cfg = config(tmp_path, trials=4)
+    lax = dataclasses.replace(
+        cfg.constraints,
+        rules=dataclasses.replace(
+            cfg.constraints.rules,
+            columnar_min_stages=None,
+            aads_min_fraction=None,
+            accuracy_floor=None,
+        ),
+        budgets=dataclasses.replace(cfg.constraints.budgets, params_m=None, macs_g=None),
+    )
+    study = explore(dataclasses.replace(cfg, constraints=lax, compare=True))
+    table = study.user_attrs["comparison"]
+    names = [r["name"] for r in table["rows"]]
+    assert names[:2] == ["fbnet_c", "mobilenetv3_large"] and names[2].startswith("trial ")
+    anchor = table["rows"][0]
+    assert anchor["x_anchor"] == 1.0 and anchor["accuracy"] > 0  # trained on the same proxy
+    for row in table["rows"][1:]:
+        assert row["x_anchor_low"] <= row["x_anchor"] <= row["x_anchor_high"]
+    d = collect(study)
+    assert d["comparison"] == table
+    assert {p["name"] for p in reference_points(d, "macs_g")} == {"fbnet_c", "mobilenetv3_large"}
