@@ -71,8 +71,24 @@ class BlurPool(nn.Module):
             mode = self.pad_mode
             if mode == "reflect" and min(x.shape[-2:]) <= hi:
                 mode = "replicate"  # reflect needs pad < size
-            x = F.pad(x, (lo, hi, lo, hi), mode="constant" if mode == "zero" else mode)
+            x = edge_pad(edge_pad(x, lo, hi, mode, -1), lo, hi, mode, -2)
         return F.conv2d(x, self.kernel, stride=self.stride, groups=self.channels)
+
+
+def edge_pad(x: torch.Tensor, lo: int, hi: int, mode: str, dim: int) -> torch.Tensor:
+    """Pad one spatial dim by concatenating slices: the same values as F.pad's reflect,
+    replicate or zero modes, but exported to ONNX with static shapes (Slice + Concat with
+    constant indices, no run-time pad computation)."""
+    n = x.shape[dim]
+    if mode == "reflect":
+        before = [x.narrow(dim, i, 1) for i in range(lo, 0, -1)]
+        after = [x.narrow(dim, n - 1 - i, 1) for i in range(1, hi + 1)]
+    elif mode == "replicate":
+        before, after = [x.narrow(dim, 0, 1)] * lo, [x.narrow(dim, n - 1, 1)] * hi
+    else:
+        zero = x.narrow(dim, 0, 1) * 0.0
+        before, after = [zero] * lo, [zero] * hi
+    return torch.cat([*before, x, *after], dim=dim)
 
 
 class MaxShiftPool(nn.Module):
@@ -193,11 +209,13 @@ class DCAC(nn.Module):
         super().__init__()
         self.attention, self.feature, self.gate = attention, feature, gate
         _zero_last_norm(attention)
+        norms = [m for m in attention if isinstance(m, nn.BatchNorm2d)]
+        self.channels = float(norms[-1].num_features)  # a constant, not a traced shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.attention(x)
         if self.gate == "softmax":
-            a = torch.softmax(a, dim=1) * a.shape[1]
+            a = torch.softmax(a, dim=1) * self.channels
         else:
             a = 2.0 * torch.sigmoid(a)
         return F.silu(a * self.feature(x))
@@ -212,7 +230,10 @@ class AttentionCondenser(nn.Module):
         self.scale = nn.Parameter(torch.ones(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k = F.interpolate(self.query(x), size=x.shape[-2:], mode="nearest")
+        # nearest upsampling back to V's size: x2, then crop the ceil-mode extra row/column
+        # (the same values as interpolate(size=...), with a static shape in ONNX)
+        k = F.interpolate(self.query(x), scale_factor=2.0, mode="nearest")
+        k = k.narrow(-2, 0, x.shape[-2]).narrow(-1, 0, x.shape[-1])
         return x * torch.sigmoid(self.expand(k)) * self.scale + x
 
 

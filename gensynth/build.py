@@ -37,3 +37,22 @@ def build_model(spec: ArchSpec | NetPlan) -> GenNet:
         torch.Size([2, 10])
     """
     return GenNet(spec if isinstance(spec, NetPlan) else network_plan(spec))
+
+
+def deployment_form(model: nn.Module) -> nn.Module:
+    """The form that ships: a copy in eval mode with every BatchNorm that directly follows a
+    convolution folded into it (torch's `fuse_conv_bn_eval`; the outputs agree to float
+    rounding). Latency is measured on this form, and exports are written from it."""
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(len(module) - 1):
+            conv, norm = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                module[i], module[i + 1] = fuse_conv_bn_eval(conv, norm), nn.Identity()
+    return folded

@@ -286,6 +286,11 @@ def _verdict(v: float | None) -> str:
     show_default=True,
 )
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
+@click.option(
+    "--no-compare",
+    is_flag=True,
+    help="Skip timing the top candidates against the reference networks at the end.",
+)
 def explore(
     constraints_file: Path,
     generator_file: Path,
@@ -299,6 +304,7 @@ def explore(
     data: str | None,
     report_dir: Path,
     no_report: bool,
+    no_compare: bool,
 ) -> None:
     """Search the design space for the best feasible architecture; resumable."""
     import optuna
@@ -310,7 +316,16 @@ def explore(
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
     c = load_profile(constraints_file, data)
     cfg = ExploreConfig(
-        c, load_space(generator_file), study_name, storage, sampler, trials, timeout, workers, seed
+        c,
+        load_space(generator_file),
+        study_name,
+        storage,
+        sampler,
+        trials,
+        timeout,
+        workers,
+        seed,
+        compare=not no_compare,
     )
     name = cfg.study
     bar = _ProgressLine()
@@ -330,7 +345,7 @@ def explore(
         click.echo(
             "interrupted: finished trials are stored; run the same command to resume", err=True
         )
-    _summary(study, cfg, report_dir, no_report)
+    _summary(study, cfg, report_dir, no_report, interrupted)
     if interrupted:
         sys.exit(130)
 
@@ -339,7 +354,7 @@ class _ProgressLine:
     """Trials done, feasible share, best NetScore so far, ETA: one updating line on stderr."""
 
     def __init__(self) -> None:
-        self.tty, self.last = sys.stderr.isatty(), None
+        self.tty, self.last, self.width = sys.stderr.isatty(), None, 0
 
     def __call__(self, p: Any) -> None:
         if p.phase != "search":
@@ -349,7 +364,7 @@ class _ProgressLine:
             }
             click.echo(("\r" if self.tty else "") + text[p.phase], err=True)
             return
-        key = (p.done, p.feasible, p.best)
+        key = (p.done, p.feasible, p.best, p.screened)
         if key == self.last:
             return
         self.last = key
@@ -359,10 +374,12 @@ class _ProgressLine:
         width = 24
         filled = int(width * min(p.done, p.target) / max(p.target, 1))
         line = (
-            f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.target} trials, "
-            f"feasible {p.feasible} ({share}), best {best}, {p.elapsed:.0f}s, ETA {eta}"
+            f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.target} trials "
+            f"(+{p.screened} screened), feasible {p.feasible} ({share}), best {best}, "
+            f"{p.elapsed:.0f}s, ETA {eta}"
         )
-        click.echo(("\r" + line) if self.tty else line, err=True, nl=not self.tty)
+        click.echo(("\r" + line.ljust(self.width)) if self.tty else line, err=True, nl=not self.tty)
+        self.width = len(line)
 
     def close(self) -> None:
         if self.tty and self.last is not None:
@@ -377,16 +394,34 @@ def summary_counts(study: Any) -> dict[str, int]:
     return {s: found[s] for s in STATUSES if found[s]}
 
 
-def _summary(study: Any, cfg: Any, report_dir: Path, no_report: bool) -> None:
+def _summary(
+    study: Any, cfg: Any, report_dir: Path, no_report: bool, interrupted: bool = False
+) -> None:
+    from gensynth.record import read_all
     from gensynth.study import best_record
 
     best = best_record(study)
     found = summary_counts(study)
+    records = read_all(study)
+    counted, screened = sum(r.counted for r in records), sum(r.screened for r in records)
     click.echo(
         f"study {study.study_name}: {sum(found.values())} trials ("
         + ", ".join(f"{v} {k}" for k, v in sorted(found.items()))
-        + ")"
+        + f"); {counted} assessed, {screened} screened out by spec-only rules and budgets"
     )
+    if (
+        counted < cfg.trials
+        and cfg.timeout is None
+        and not interrupted
+        and study.user_attrs.get("runs")
+    ):
+        run = study.user_attrs["runs"][-1]
+        click.echo(
+            f"stopped before {cfg.trials} assessed trials: the last run drew "
+            f"{run.get('drawn', '?')} candidates and the profile's spec-only rules "
+            f"and budgets rejected {run.get('screened', '?')} of them; loosen them, "
+            f"or widen the design space"
+        )
     if best is None:
         click.echo("no feasible architecture yet: see the report for the nearest misses")
     else:

@@ -30,6 +30,7 @@ from gensynth.study import (
 from gensynth.utility import objective_directions, placeholder
 
 SAME_FAILURE_STOP = 5  # a run whose first N trials all fail the same way stops and says why
+SCREEN_BOUND = 10  # a run draws at most this many candidates per trial it should count
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Progress:
     elapsed: float  # seconds in this run
     started_done: int  # trials already finished when this run started
     phase: str = "search"  # references (measured once per study) | search | comparison
+    screened: int = 0  # candidates rejected by spec-only rules and budgets (not counted)
 
     @property
     def eta(self) -> float | None:
@@ -130,10 +132,18 @@ def progress_of(
     study: optuna.Study, target: int, started: float, started_done: int, phase: str = "search"
 ) -> Progress:
     records = read_all(study)
-    done = sum(r.state in ("complete", "pruned") for r in records)
+    done = sum(r.counted for r in records)
+    screened = sum(r.screened for r in records)
     feasible = sum(r.feasible and r.state == "complete" for r in records)
     return Progress(
-        done, target, feasible, best_value(study), time.time() - started, started_done, phase
+        done,
+        target,
+        feasible,
+        best_value(study),
+        time.time() - started,
+        started_done,
+        phase,
+        screened,
     )
 
 
@@ -168,7 +178,7 @@ def explore(
         ...                               "edge", default_storage("edge")))  # doctest: +SKIP
     """
     study = open_study(cfg)
-    started, started_done = time.time(), len(study.get_trials(deepcopy=False, states=DONE_STATES))
+    started, started_done = time.time(), counted(study)
     remaining = cfg.trials - started_done
     if remaining > 0:
         inquisitor = inquisitor or make_inquisitor(cfg.constraints)
@@ -241,9 +251,9 @@ def _run_here(
     _optimize(
         study,
         Objective(cfg, inquisitor),
-        remaining,
+        remaining * SCREEN_BOUND,  # bounded: a profile that rejects everything ends
         cfg,
-        [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES), tick],
+        [_StopWhenCounted(cfg.trials), tick],
     )
 
 
@@ -289,7 +299,23 @@ def _run_workers(
 
 
 def _enough(study: optuna.Study, target: int) -> bool:
-    return len(study.get_trials(deepcopy=False, states=DONE_STATES)) >= target
+    return counted(study) >= target
+
+
+def counted(study: optuna.Study) -> int:
+    """Finished trials that --trials counts: spec-only rejections are not among them."""
+    return sum(r.counted for r in read_all(study))
+
+
+class _StopWhenCounted:
+    """Stop the study once it holds ``target`` counted trials (screened ones don't count)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if _enough(study, self.target):
+            study.stop()
 
 
 def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
@@ -312,20 +338,28 @@ def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
     _optimize(
         study,
         Objective(cfg, make_inquisitor(c, study.user_attrs.get("references"))),
-        cfg.trials,
+        cfg.trials * SCREEN_BOUND,
         cfg,
-        [optuna.study.MaxTrialsCallback(cfg.trials, states=DONE_STATES)],
+        [_StopWhenCounted(cfg.trials)],
     )
 
 
 def _log_run(study: optuna.Study, started: float, started_done: int) -> None:
+    """Append this run to the study's run log: wall time, counted, drawn, screened."""
     runs = list(study.user_attrs.get("runs", []))
-    done = len(study.get_trials(deepcopy=False, states=DONE_STATES))
+    records = read_all(study)
+    mine = [
+        r
+        for r, t in zip(records, study.get_trials(deepcopy=False), strict=True)
+        if t.datetime_start is not None and t.datetime_start.timestamp() >= started - 1
+    ]
     runs.append(
         {
             "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
             "seconds": round(time.time() - started, 1),
-            "trials": done - started_done,
+            "trials": sum(r.counted for r in records) - started_done,
+            "drawn": len(mine),
+            "screened": sum(r.screened for r in mine),
         }
     )
     study.set_user_attr("runs", runs)

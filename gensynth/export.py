@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from gensynth import blocks, plan
-from gensynth.build import build_model
+from gensynth.build import build_model, deployment_form
 from gensynth.errors import ExportError, did_you_mean
 from gensynth.latency import onnx_bytes
 from gensynth.plan import network_plan
@@ -41,6 +41,7 @@ _STANDALONE = [
     plan.Linear,
     plan.BlockPlan,
     blocks.BlurPool,
+    blocks.edge_pad,
     blocks.MaxShiftPool,
     blocks.HalfMaxPool2d,
     blocks.GlobalAvgPool,
@@ -105,7 +106,8 @@ def export(
     with torch.no_grad():
         expected = model(x).numpy()
     writers = {"onnx": _write_onnx, "torchscript": _write_torchscript, "py": _write_py}
-    got = writers[fmt](model, spec, x, out)
+    shipped = model if fmt == "py" else deployment_form(model)  # BN folded into the convs
+    got = writers[fmt](shipped, spec, x, out)
     diff = float(np.abs(got - expected).max())
     if not diff <= TOLERANCE:
         raise ExportError(f"{out}: {fmt} output differs from PyTorch by {diff:.2e} (> {TOLERANCE})")
@@ -116,9 +118,17 @@ def _write_onnx(model: torch.nn.Module, spec: ArchSpec, x: torch.Tensor, out: Pa
     import onnx
     import onnxruntime as ort
 
-    data = onnx_bytes(model, x, dynamic_batch=True)
-    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
-    out.write_bytes(data)
+    graph = onnx.load_from_string(onnx_bytes(model, x, dynamic_batch=True))
+    meta = {
+        "gensynth.spec": spec.to_json(),
+        "gensynth.hash": spec.hash,
+        "num_classes": str(spec.num_classes),
+        "input": f"N x {spec.in_channels} x {x.shape[-2]} x {x.shape[-1]} float32 (NCHW), "
+        f"normalised like the proxy data: (x - mean) / std per channel",
+    }
+    onnx.helper.set_model_props(graph, meta)
+    onnx.checker.check_model(graph, full_check=True)
+    out.write_bytes(graph.SerializeToString())
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     return session.run(None, {"input": x.numpy()})[0]
 

@@ -20,6 +20,7 @@ from gensynth.plan import (
     MaxShift,
     NetPlan,
     block_layers,
+    is_anti_aliased,
     network_plan,
 )
 from gensynth.spec import ArchSpec
@@ -189,11 +190,6 @@ def _runs(blocks: tuple[BlockPlan, ...]) -> list[tuple[BlockPlan, int]]:
         else:
             runs.append((b, 1))
     return runs
-
-
-def is_anti_aliased(layer: Layer) -> bool:
-    """A halving that low-pass filters first: BlurPool with a filter of size >= 2."""
-    return isinstance(layer, Blur) and layer.k >= 2
 
 
 def _block(c: _Canvas, block: BlockPlan, repeats: int) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from gensynth.build import build_model
+from gensynth.build import build_model, deployment_form
 from gensynth.constraints import Constraints
 from gensynth.cost import cost
 from gensynth.data import ProxyData
@@ -170,7 +170,7 @@ class Inquisitor:
         with torch.no_grad():
             out = model(torch.randn(1, d.channels, d.resolution, d.resolution))
         _require(torch.isfinite(out).all(), "non-finite output at deployment resolution")
-        ctx["deployed"] = model
+        ctx["deployed"] = deployment_form(model)  # BN folded: what ships is what is timed
         proxy = build_model(self.proxy_spec(a.spec)).train()
         proxy(torch.randn(2, d.channels, p.resolution, p.resolution)).square().mean().backward()
         for name, param in proxy.named_parameters():

@@ -137,6 +137,39 @@ class NetPlan:
     sections: tuple[Section, ...]
 
 
+def is_anti_aliased(layer: Layer) -> bool:
+    """A stride that low-pass filters first: BlurPool with a filter of size >= 2 (size 1 is
+    plain subsampling)."""
+    return isinstance(layer, Blur) and layer.k >= 2
+
+
+def strides(layer: Layer) -> bool:
+    return isinstance(layer, (Conv, Blur)) and layer.stride > 1
+
+
+def halvings(plan: NetPlan) -> list[bool]:
+    """Every halving of the resolution along the network, anti-aliased or not.
+
+    In a sequential block each strided layer is a halving of its own; in any other block
+    (DC-AC, conv entry, ...) the block's strided layers halve together, and the halving is
+    anti-aliased only if every path through it is.
+    """
+    out = []
+    for section in plan.sections:
+        for block in section.blocks:
+            if block.kind == "seq":
+                out += [
+                    is_anti_aliased(x)
+                    for x in block.branches[0]
+                    if not isinstance(x, BlockPlan) and strides(x)
+                ]
+                continue
+            strided = [x for x in block_layers(block) if strides(x)]
+            if strided:
+                out.append(all(map(is_anti_aliased, strided)))
+    return out
+
+
 def walk_layers(plan: NetPlan) -> Iterator[Layer]:
     """Every layer of a plan in order, nested blocks included (nothing is built)."""
     for section in plan.sections:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # reading records needs no torch; only making them does
     from gensynth.inquisitor import Assessment
 
 STATUSES = ("feasible", "infeasible", "failed", "pruned", "running", "waiting")
+# Stages decided by the spec alone: a candidate stopped here is screened, not counted
+# toward --trials (the sampler still learns from it).
+SCREEN_STAGES = ("structure", "cost", "budgets")
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 # Flat numeric attributes beside the nested record: sortable in optuna-dashboard.
 FLAT = (
@@ -58,6 +61,12 @@ class TrialRecord:
     state: str = ""  # Optuna's state, lower case
     seconds: float | None = None  # wall time of the trial
     values: tuple[float, ...] | None = None  # objective values (COMPLETE trials)
+    screened: bool = False  # rejected by what the spec alone decides; not counted
+
+    @property
+    def counted(self) -> bool:
+        """Finished, and assessed beyond the spec-only stages: what --trials counts."""
+        return self.state in ("complete", "pruned") and not self.screened
 
     @property
     def feasible(self) -> bool:
@@ -76,6 +85,7 @@ class TrialRecord:
     @classmethod
     def of(cls, a: Assessment) -> TrialRecord:
         return cls(
+            screened=a.status == "infeasible" and a.stage in SCREEN_STAGES,
             status=a.status,
             spec=a.spec.to_dict(),
             hash=a.spec.hash,
@@ -105,6 +115,7 @@ class TrialRecord:
             "timings",
             "history",
             "skipped",
+            "screened",
         ):
             trial.set_user_attr(key, getattr(self, key))
         for key in FLAT:
@@ -127,6 +138,7 @@ class TrialRecord:
             timings=a.get("timings", {}),
             history=a.get("history", []),
             skipped=a.get("skipped", []),
+            screened=bool(a.get("screened", False)),
             weights=a.get("weights"),
             duplicate_of=a.get("duplicate_of"),
             seed=bool(a.get("seed")),

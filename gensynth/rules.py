@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gensynth.constraints import Budgets, Constraints, Relative, RelativeFloor, Rules
-from gensynth.plan import Blur, Conv, Layer, block_layers, network_plan, walk_layers
+from gensynth.plan import Conv, Layer, block_layers, halvings, network_plan, walk_layers
 from gensynth.spec import ArchSpec
 
 STAGES = ("structure", "cost", "budgets", "program", "latency", "accuracy")
@@ -46,13 +46,10 @@ def strided_pointwise_count(spec: ArchSpec) -> int:
 
 
 def aads_fraction(spec: ArchSpec) -> float:
-    """Share of spatial downsampling operations that are anti-aliased (BlurPool-based).
-
-    Every operation that strides counts: the stem conv when strided, each condenser (a
-    DC-AC condenses twice: attention and feature branch), strided 3x3 and 1x1 convs.
-    """
-    ops = [x for x in layers(spec) if isinstance(x, (Conv, Blur)) and x.stride > 1]
-    return sum(isinstance(x, Blur) for x in ops) / len(ops) if ops else 1.0
+    """Share of the network's resolution halvings that are anti-aliased (see plan.halvings:
+    a DC-AC halves once, and counts as anti-aliased only if both its condensers blur)."""
+    found = halvings(network_plan(spec))
+    return sum(found) / len(found) if found else 1.0
 
 
 def stage_columns(spec: ArchSpec) -> list[int]:

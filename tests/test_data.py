@@ -114,3 +114,71 @@ def test_bad_folder_and_cifar_paths(tmp_path):
     (tmp_path / "data_batch_1").write_bytes(b"junk")
     with pytest.raises(DataError, match="data_batch_1: not a CIFAR batch"):
         load_dataset(proxy("cifar10", tmp_path))
+
+
+def write_idx(path, array, gz):
+    import gzip
+
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if gz:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def idx_folder(tmp_path, gz=True, train=40, test=20):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("t10k", test)):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte", rng.integers(0, 255, (n, 8, 8)), gz)
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte", np.arange(n) % 3, gz)
+    return tmp_path
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_loader_uses_the_test_split_for_validation(tmp_path, gz):
+    data = load_dataset(Proxy(dataset="idx", path=str(idx_folder(tmp_path, gz)), resolution=8))
+    assert (len(data.train_y), len(data.val_y), data.classes) == (40, 20, 3)
+    capped = load_dataset(
+        Proxy(dataset="idx", path=str(tmp_path), resolution=8, max_images=20, val_fraction=0.25)
+    )
+    assert (len(capped.train_y), len(capped.val_y)) == (15, 5)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: (p / "t10k-labels-idx1-ubyte.gz").unlink(), "missing t10k-labels-idx1-ubyte"),
+        (lambda p: (p / "train-images-idx3-ubyte.gz").write_bytes(b"junk"), "cannot read IDX file"),
+        (
+            lambda p: write_idx(p / "train-labels-idx1-ubyte", np.zeros((5, 2)), True),
+            "do not pair up",
+        ),
+    ],
+)
+def test_bad_idx_files_are_one_line_errors(tmp_path, damage, message):
+    damage(idx_folder(tmp_path))
+    with pytest.raises(DataError, match=message):
+        load_dataset(Proxy(dataset="idx", path=str(tmp_path), resolution=8))
+
+
+def test_idx_header_that_lies_about_its_size_is_refused(tmp_path):
+    folder = idx_folder(tmp_path, gz=False)
+    f = folder / "train-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:-10])  # truncated payload
+    with pytest.raises(DataError, match="its header says"):
+        load_dataset(Proxy(dataset="idx", path=str(folder), resolution=8))
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(
+    not __import__("os").path.isdir(FASHION),
+    reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist;"
+    " .ci/run installs it)",
+)
+def test_fashion_mnist_from_debian():
+    data = load_dataset(Proxy(dataset="idx", path=FASHION, resolution=16, max_images=1000))
+    assert data.classes == 10 and len(data.val_y) == 250 and data.train_x.shape[1:] == (3, 16, 16)

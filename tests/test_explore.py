@@ -36,6 +36,13 @@ def config(tmp_path, trials=4, **kw) -> ExploreConfig:
     )
 
 
+def counted(study) -> int:
+    """Trials --trials counts: finished and not screened out by spec-only rules."""
+    from gensynth.explore import counted as counted_trials
+
+    return counted_trials(study)
+
+
 def hashes(study):
     return [t.user_attrs.get("hash") for t in study.get_trials()]
 
@@ -43,7 +50,7 @@ def hashes(study):
 def test_first_trial_is_the_seed_and_every_trial_is_recorded(tmp_path):
     study = explore(config(tmp_path, trials=4))
     trials = study.get_trials()
-    assert len(trials) == 4 and trials[0].user_attrs["seed"] is True
+    assert counted(study) == 4 and trials[0].user_attrs["seed"] is True
     assert trials[0].user_attrs["spec"]["name"] == "tiny-t0"
     for t in trials:
         assert {"spec", "hash", "status", "stage", "metrics", "violations", "timings"} <= set(
@@ -57,8 +64,9 @@ def test_first_trial_is_the_seed_and_every_trial_is_recorded(tmp_path):
 def test_resume_continues_to_the_requested_count(tmp_path):
     first = hashes(explore(config(tmp_path, trials=3)))
     study = explore(config(tmp_path, trials=5))
-    assert len(study.get_trials()) == 5 and hashes(study)[:3] == first
-    assert len(explore(config(tmp_path, trials=5)).get_trials()) == 5  # nothing left to do
+    assert counted(study) == 5 and hashes(study)[: len(first)] == first
+    again = explore(config(tmp_path, trials=5))
+    assert len(again.get_trials()) == len(study.get_trials())  # nothing left to do
     assert [r["trials"] for r in study.user_attrs["runs"]] == [3, 2]  # no-op resumes: no log
 
 
@@ -196,7 +204,7 @@ def test_unknown_study_names_the_alternatives(tmp_path):
 
 def test_optuna_storage_urls_work(tmp_path):
     cfg = dataclasses.replace(config(tmp_path, trials=2), storage=f"sqlite:///{tmp_path / 'x.db'}")
-    assert len(explore(cfg).get_trials()) == 2
+    assert counted(explore(cfg)) == 2
     assert optuna.get_all_study_names(cfg.storage) == ["tiny"]
 
 
@@ -233,7 +241,7 @@ def test_pareto_search_with_nsga2_and_its_report(tmp_path):
     assert all(len(t.values) == 2 for t in study.get_trials(states=(TrialState.COMPLETE,)))
     best = best_record(study)
     assert best is None or best.status == "feasible"
-    assert collect(study)["counts"]["total"] == 4
+    assert collect(study)["counts"]["total"] == len(study.get_trials()) and counted(study) == 4
 
 
 def test_storage_that_is_a_folder_is_a_clear_error(tmp_path):
@@ -292,3 +300,31 @@ def test_the_comparison_puts_the_chosen_net_beside_the_references(tmp_path):
     d = collect(study)
     assert d["comparison"] == table
     assert {p["name"] for p in reference_points(d, "macs_g")} == {"fbnet_c", "mobilenetv3_large"}
+
+
+def test_spec_only_rejections_do_not_count_but_teach_the_sampler(tmp_path):
+    from gensynth.record import read_all
+
+    cfg = config(tmp_path, trials=4, sampler="random")
+    strict = dataclasses.replace(
+        cfg.constraints, rules=dataclasses.replace(cfg.constraints.rules, aads_min_fraction=0.6)
+    )  # many samples fail aads
+    study = explore(dataclasses.replace(cfg, constraints=strict))
+    records = read_all(study)
+    screened = [r for r in records if r.screened]
+    assert counted(study) == 4 and screened
+    assert all(r.stage in ("structure", "cost", "budgets") for r in screened)
+    assert all(study.trials[r.number].constraints for r in screened)  # told to the sampler
+    run = study.user_attrs["runs"][-1]
+    assert run["trials"] == 4 and run["drawn"] == len(records) and run["screened"] == len(screened)
+
+
+def test_a_profile_that_rejects_everything_ends(tmp_path):
+    cfg = config(tmp_path, trials=2)
+    impossible = dataclasses.replace(
+        cfg.constraints, budgets=dataclasses.replace(cfg.constraints.budgets, params_m=1e-6)
+    )
+    study = explore(dataclasses.replace(cfg, constraints=impossible))
+    from gensynth.explore import SCREEN_BOUND
+
+    assert counted(study) == 0 and len(study.get_trials()) == 2 * SCREEN_BOUND

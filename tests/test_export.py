@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from gensynth.build import build_model
 from gensynth.cli import main
+from gensynth.corpus import corpus
 from gensynth.errors import ExportError
 from gensynth.export import export, standalone_source
 from gensynth.spec import ArchSpec, load_spec
@@ -163,3 +165,40 @@ def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
     build_model(spec).load_state_dict(weights)  # the proxy-trained network, 10 classes
     result = CliRunner().invoke(main, ["export", *storage, "--trial", "99", "--format", "json"])
     assert result.exit_code == 1 and "--trial: must be 'best' or a trial number" in result.output
+
+
+def static_shape_report(spec, resolution=32):
+    """(ops that compute shapes at run time, tensors whose shape ONNX cannot infer)."""
+    import onnx
+
+    from gensynth.latency import onnx_bytes
+
+    model = build_model(spec).eval()
+    graph = onnx.load_from_string(
+        onnx_bytes(model, torch.zeros(1, spec.in_channels, resolution, resolution))
+    )
+    dynamic = {n.op_type for n in graph.graph.node} & {"Shape", "ConstantOfShape"}
+    inferred = onnx.shape_inference.infer_shapes(graph, strict_mode=True).graph
+    unknown = [
+        v.name
+        for v in [*inferred.value_info, *inferred.output]
+        if not v.type.tensor_type.HasField("shape")
+        or any(not d.HasField("dim_value") for d in v.type.tensor_type.shape.dim)
+    ]
+    return dynamic, unknown
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        *(
+            load_spec(p)
+            for p in sorted((Path(__file__).parent.parent / "generators").glob("*seed*.yaml"))
+        ),
+        *corpus(50, seed=11),
+    ],
+    ids=lambda s: s.name,
+)
+def test_onnx_exports_have_fully_static_shapes(spec):
+    dynamic, unknown = static_shape_report(spec)
+    assert not dynamic and not unknown, (dynamic, unknown[:5])
