@@ -107,9 +107,10 @@ class Inquisitor:
         """Proxy top-1 of a reference, trained with exactly the candidates' recipe."""
         from gensynth.baselines import load_reference
 
+        plan = load_reference(ref.name, self.c, classes=self.data.classes).plan
         torch.manual_seed(self.c.proxy.seed)
-        model = load_reference(ref.name, self.c, classes=self.data.classes).model
-        return train(model.train(), self.data, self.c.proxy).accuracy
+        model = build_model(plan)  # the trainable form (with BN), not the folded one
+        return train(model, self.data, self.c.proxy).accuracy
 
     def deployed(self, spec: ArchSpec) -> ArchSpec:
         d = self.c.deployment

@@ -200,3 +200,26 @@ def test_check_lists_the_relative_latency_rule():
     )
     assert "throughput >= 1.2x fbnet_c's (paired)" in result.output
     assert "params <= 0.73x mobilenetv3_large's" in result.output
+
+
+def test_references_are_trained_in_their_trainable_form(monkeypatch, tmp_path):
+    from gensynth.data import load_dataset
+    from gensynth.inquisitor import Inquisitor
+    from gensynth.train import TrainResult
+
+    seen = []
+
+    def fake_train(model, data, proxy, *args, **kwargs):
+        seen.append(model)
+        return TrainResult(50.0, [50.0], 0.1, 1.0)
+
+    monkeypatch.setattr("gensynth.inquisitor.train", fake_train)
+    c = dataclasses.replace(
+        profile(tmp_path), rules=Rules(accuracy_floor=RelativeFloor("mobilenetv3_small"))
+    )
+    i = Inquisitor(c, load_dataset(dataclasses.replace(c.proxy, max_images=50), 3))
+    facts = i.measure_references()
+    assert facts["mobilenetv3_small"]["accuracy"] == 50.0
+    norms = [m for m in seen[0].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and seen[0].training  # not the BN-folded deployment form
+    assert seen[0](torch.zeros(2, 3, 16, 16)).shape == (2, 10)  # the proxy's classes
