@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gensynth.build import build_model, deployment_form
+from gensynth.build import build_model, calibrate_norms, deployment_form
 from gensynth.constraints import Constraints
 from gensynth.cost import cost
 from gensynth.errors import ConfigError
@@ -86,7 +86,9 @@ def load_reference(name: str, c: Constraints, classes: int | None = None) -> Ref
 def _from_plan(name: str, plan: NetPlan, resolution: int) -> Reference:
     k = cost(plan, resolution)
     facts = {"params_m": k.params_m, "macs_g": k.macs_g, "peak_activation_mb": k.peak_activation_mb}
-    return Reference(name, deployment_form(build_model(plan)), plan=plan, facts=facts)
+    shape = (2, plan.in_channels, resolution, resolution)
+    model = deployment_form(calibrate_norms(build_model(plan), shape))
+    return Reference(name, model, plan=plan, facts=facts)
 
 
 def _counted(model: nn.Module, channels: int, resolution: int) -> dict[str, float]:

@@ -32,6 +32,16 @@ class _Group(click.Group):
 @click.version_option(package_name="gensynth")
 def main(verbose: bool) -> None:
     """gensynth: generative synthesis of columnar DC-AC vision backbones."""
+    import warnings
+
+    from gensynth.errors import GensynthWarning
+
+    def show(message, category, *args, **kwargs):  # one line on stderr, no source context
+        click.echo(f"warning: {message}", err=True)
+
+    if not verbose:
+        warnings.showwarning = show
+    warnings.simplefilter("always", GensynthWarning)
 
 
 def format_option(f: Any) -> Any:
@@ -504,6 +514,7 @@ def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
     default=None,
     help="Example input size for onnx/torchscript; default: the deployment's.",
 )
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 def export(
     study_name: str | None,
     storage: str | None,
@@ -512,6 +523,7 @@ def export(
     fmt: str,
     out: Path | None,
     resolution: int | None,
+    force: bool,
 ) -> None:
     """Export an architecture: json, onnx, torchscript, standalone py, or safetensors weights.
 
@@ -524,7 +536,14 @@ def export(
     if spec_file is None and study_name is None:
         raise click.UsageError("give --study NAME (with --trial) or --spec FILE")
     spec, weights, res = export_source(study_name, storage, trial, spec_file)
-    path = out or Path("exports") / f"{spec.name}{FORMATS[fmt]}"
+    from gensynth.schema import name_problem
+
+    stem = spec.name if not name_problem(spec.name) else f"spec-{spec.hash}"
+    path = out or Path("exports") / f"{stem}{FORMATS[fmt]}"
+    if path.exists() and not force:
+        from gensynth.errors import ExportError
+
+        raise ExportError(f"{path} exists; pass --force to overwrite it, or --out ANOTHER")
     done = do_export(spec, fmt, path, resolution or res, weights)
     kind = "proxy-trained weights" if weights is not None else "fresh weights"
     note = "" if fmt == "json" else f" ({kind}, {spec.num_classes} classes)"
@@ -559,7 +578,20 @@ def studies(storage: str | None, fmt: str) -> None:
     stores = [storage] if storage else sorted(str(p) for p in STUDIES_DIR.glob("*.journal"))
     rows = []
     for store in stores:
-        for s in list_studies(store):
+        try:
+            found = list_studies(store)
+        except GensynthError as exc:  # one unreadable journal must not hide the others
+            rows.append(
+                {
+                    "study": "?",
+                    "trials": "",
+                    "storage": store,
+                    "constraints": "",
+                    "created": f"unreadable: {exc}",
+                }
+            )
+            continue
+        for s in found:
             rows.append(
                 {
                     "study": s.study_name,

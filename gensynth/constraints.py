@@ -166,7 +166,7 @@ def constraints_from_dict(
 ) -> Constraints:
     r = Reader(data, source)
     c = Constraints(
-        name=r.str("name", default_name),
+        name=r.name("name", default_name),
         source=source,
         description=r.str("description", None) or "",
         deployment=_deployment(r.child("deployment", {})),

@@ -175,13 +175,37 @@ def _cifar(path: Path) -> tuple[np.ndarray, np.ndarray]:
     images, labels = [], []
     for f in files:
         try:
-            with open(f, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")  # the CIFAR format is a pickle
+            with open(f, "rb") as handle:  # the CIFAR format is a pickle: read it restricted
+                batch = _SafeUnpickler(handle, encoding="bytes").load()
+            if not isinstance(batch, dict) or b"data" not in batch:
+                raise ValueError(f"expected a dict with b'data', got {type(batch).__name__}")
             images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
             labels.extend(batch.get(b"labels", batch.get(b"fine_labels", [])))
-        except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+        except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as exc:
             raise DataError(f"{f}: not a CIFAR batch ({type(exc).__name__}: {exc})") from None
     return np.concatenate(images).astype(np.float32) / 255.0, np.array(labels)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Admits plain containers and numpy array reconstruction only: a pickle that names any
+    other callable (os.system, builtins.eval, ...) is refused before anything runs."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name} (only plain data and "
+            "numpy arrays are allowed in a CIFAR batch)"
+        )
 
 
 def _idx(path: Path) -> tuple[np.ndarray, np.ndarray]:

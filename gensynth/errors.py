@@ -31,6 +31,10 @@ class ExportError(GensynthError):
     """An architecture cannot be exported in the requested format."""
 
 
+class GensynthWarning(UserWarning):
+    """Something the user should know that did not stop the command (e.g. a repaired file)."""
+
+
 def did_you_mean(value: Any, choices: Iterable[str]) -> str:
     """Return ` (did you mean 'x'?)` when a choice is close to ``value``, else ''."""
     text, choices = str(value), list(choices)

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from gensynth.build import build_model, deployment_form
+from gensynth.build import build_model, calibrate_norms, deployment_form
 from gensynth.constraints import Constraints
 from gensynth.cost import cost
 from gensynth.data import ProxyData
@@ -167,7 +167,8 @@ class Inquisitor:
     def _program(self, a: Assessment, ctx: dict) -> None:
         """Build; forward at deployment and proxy size; backward gives finite gradients."""
         d, p = self.c.deployment, self.c.proxy
-        model = build_model(a.spec).eval()
+        shape = (2, d.channels, d.resolution, d.resolution)
+        model = calibrate_norms(build_model(a.spec), shape)  # timed like a trained net
         with torch.no_grad():
             out = model(torch.randn(1, d.channels, d.resolution, d.resolution))
         _require(torch.isfinite(out).all(), "non-finite output at deployment resolution")

@@ -105,6 +105,14 @@ class Reader:
             self.fail(key, f"must be a non-empty string, got {_show(value)}")
         return value
 
+    def name(self, key: str, default: Any = _MISSING) -> str:
+        """A name that becomes part of file paths (study, spec): see `name_problem`."""
+        value = self.str(key, default)
+        problem = name_problem(value)
+        if problem:
+            self.fail(key, f"{problem}, got {_show(value)}")
+        return value
+
     def choice(self, key: str, choices: Sequence[str], default: Any = _MISSING) -> str:
         value = self.raw(key, default)
         if value not in choices:
@@ -152,6 +160,22 @@ class Reader:
             self.fail(key, f"must be >= {low}, got {_show(value)}")
         if high is not None and value > high:
             self.fail(key, f"must be <= {high}, got {_show(value)}")
+
+
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def name_problem(name: str) -> str:
+    """Why ``name`` cannot name a study or spec ('' when it can): names become file and
+    folder names, so only letters, digits, '.', '_' and '-', not starting with '.'."""
+    if not name or len(name) > 100:
+        return "must be 1 to 100 characters"
+    if name.startswith(".") or not set(name) <= NAME_CHARS:
+        return (
+            "must use only letters, digits, '.', '_' and '-' (no path separators), not "
+            "starting with '.'"
+        )
+    return ""
 
 
 def _show(value: Any) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gensynth.errors import SpecError
-from gensynth.schema import Reader, read_document
+from gensynth.schema import Reader, name_problem, read_document
 from gensynth.units import content_hash
 
 BLOCKS = ("basic", "bottleneck")
@@ -115,7 +115,10 @@ class ArchSpec:
 def load_spec(path: str | Path) -> ArchSpec:
     """Read a spec from a `.json` or `.yaml` file."""
     data, _ = read_document(path, SpecError, "spec")
-    return ArchSpec.from_dict(data, source=str(path))
+    spec = ArchSpec.from_dict(data, source=str(path))
+    if name_problem(spec.name):  # names become file names (exports): no path separators
+        raise SpecError(f"{path}: name: {name_problem(spec.name)}, got {spec.name!r}")
+    return spec
 
 
 def validate(spec: ArchSpec) -> None:

@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from gensynth.constraints import Constraints
-from gensynth.errors import ExportError, StudyError, did_you_mean
+from gensynth.errors import ExportError, GensynthWarning, StudyError, did_you_mean
 from gensynth.record import TrialRecord, read_all
 from gensynth.space import DesignSpace
 from gensynth.utility import objective_directions
@@ -48,7 +48,11 @@ class ExploreConfig:
     compare: bool = True  # time the top candidates against the references at the end
 
     def __post_init__(self) -> None:
+        from gensynth.schema import name_problem
+
         name = self.study or self.constraints.name
+        if name_problem(name):
+            raise StudyError(f"--study: {name_problem(name)}, got {name!r}")
         object.__setattr__(self, "study", name)
         object.__setattr__(self, "storage", self.storage or default_storage(name))
         object.__setattr__(self, "sampler", self.sampler or default_sampler(self.constraints))
@@ -60,6 +64,10 @@ def default_sampler(c: Constraints) -> str:
 
 # --- storage ---------------------------------------------------------------------------
 def default_storage(study: str) -> str:
+    from gensynth.schema import name_problem
+
+    if name_problem(study):
+        raise StudyError(f"--study: {name_problem(study)}, got {study!r}")
     return str(STUDIES_DIR / f"{study}.journal")
 
 
@@ -84,12 +92,40 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = optuna.storages.journal.JournalFileBackend(
-            str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
-        )
+        lock = optuna.storages.journal.JournalFileOpenLock(str(path))
+        note = repair_journal(path, lock)
+        if note:
+            warnings.warn(note, GensynthWarning, stacklevel=2)
+        backend = optuna.storages.journal.JournalFileBackend(str(path), lock_obj=lock)
         return optuna.storages.journal.JournalStorage(backend)
     except (OSError, ValueError) as exc:
         raise StudyError(f"--storage {url}: cannot use it as a journal file ({exc})") from None
+
+
+def repair_journal(path: Path, lock: Any) -> str | None:
+    """A journal whose last line was cut mid-write (a crash): keep a copy, cut the torn tail.
+
+    Checked under the journal's own write lock, so a line another process is appending is
+    never mistaken for a torn one. Returns what was done, or None when nothing was needed.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        if data.endswith(b"\n"):
+            return None
+        cut = data.rfind(b"\n") + 1
+        backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
+        backup.write_bytes(data)
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+    finally:
+        lock.release()
+    return (
+        f"{path}: its last line was cut mid-write (a crash); removed the {len(data) - cut}"
+        f"-byte torn tail, the original is kept as {backup}"
+    )
 
 
 def list_studies(storage: str) -> list[optuna.study.StudySummary]:

@@ -100,3 +100,24 @@ def test_public_api_names_are_the_functions():
     for name in gensynth.__all__:
         assert not type(getattr(gensynth, name)).__name__ == "module", name
     assert callable(gensynth.explore) and callable(gensynth.export)
+
+
+def test_names_that_would_write_outside_their_folders_are_refused(tmp_path):
+    bad = tmp_path / "escape.yaml"
+    bad.write_text("name: ../../x/victim\n")
+    result = run("check", SEED_FILE, "--constraints", bad, "--no-train")
+    assert result.exit_code == 1 and "name: must use only letters, digits" in result.output
+    spec = tmp_path / "s.json"
+    spec.write_text('{"name": "../../x/s", "stages": [{"width": 8, "depth": 1, "columns": 2}]}')
+    assert "name: must use only letters" in run("show", spec).output
+    result = run("report", "--study", "../../x/escape")
+    assert result.exit_code == 1 and "--study: must use only letters" in result.output
+
+
+def test_export_refuses_to_overwrite_without_force(tmp_path):
+    out = tmp_path / "seed.json"
+    assert run("export", "--spec", SEED_FILE, "--format", "json", "--out", out).exit_code == 0
+    again = run("export", "--spec", SEED_FILE, "--format", "json", "--out", out)
+    assert again.exit_code == 1 and "exists; pass --force" in again.output
+    forced = run("export", "--spec", SEED_FILE, "--format", "json", "--out", out, "--force")
+    assert forced.exit_code == 0

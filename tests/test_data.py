@@ -182,3 +182,24 @@ FASHION = "/usr/share/datasets/fashion-mnist"
 def test_fashion_mnist_from_debian():
     data = load_dataset(Proxy(dataset="idx", path=FASHION, resolution=16, max_images=1000))
     assert data.classes == 10 and len(data.val_y) == 250 and data.train_x.shape[1:] == (3, 16, 16)
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned-by-pickle",))
+
+
+def test_a_malicious_cifar_pickle_is_refused_before_it_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": _Evil(), b"labels": [0]}))
+    with pytest.raises(DataError, match="refusing to load (posix|os|nt).system"):
+        load_dataset(Proxy(dataset="cifar10", path=str(tmp_path)))
+    assert not (tmp_path / "pwned-by-pickle").exists()
+
+
+def test_a_cifar_pickle_holding_a_list_is_a_one_line_error(tmp_path):
+    (tmp_path / "data_batch_1").write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(DataError, match="not a CIFAR batch"):
+        load_dataset(Proxy(dataset="cifar10", path=str(tmp_path)))

@@ -328,3 +328,35 @@ def test_a_profile_that_rejects_everything_ends(tmp_path):
     from gensynth.explore import SCREEN_BOUND
 
     assert counted(study) == 0 and len(study.get_trials()) == 2 * SCREEN_BOUND
+
+
+def test_a_torn_journal_tail_is_repaired_not_glued_onto(tmp_path):
+    import warnings
+
+    from gensynth.errors import GensynthWarning
+
+    explore(config(tmp_path, trials=2))
+    journal = tmp_path / "tiny.journal"
+    data = journal.read_bytes()
+    journal.write_bytes(data[: -len(data.splitlines()[-1]) // 2 - 1])  # a crash mid-write
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = explore(config(tmp_path, trials=3))
+    assert any(
+        issubclass(w.category, GensynthWarning) and "torn tail" in str(w.message) for w in caught
+    )
+    assert counted(study) == 3 and list(tmp_path.glob("tiny.journal.torn-*"))
+    assert counted(load_study("tiny", str(journal))) == 3  # readable again, for good
+
+
+def test_studies_lists_the_readable_journals_beside_a_corrupt_one(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gensynth.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    explore(config(tmp_path / "studies", trials=1))
+    (tmp_path / "studies" / "broken.journal").write_text('{"op_code": 0, "worker_id"\n{}\n')
+    result = CliRunner().invoke(main, ["studies", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert '"study": "tiny"' in result.stdout and "unreadable" in result.stdout
