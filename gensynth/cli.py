@@ -257,7 +257,8 @@ def _verdict(v: float | None) -> str:
     type=click.IntRange(1),
     default=DEFAULT_TRIALS,
     show_default=True,
-    help="Finished trials the study should hold at the end (a resume continues).",
+    help="Assessed trials the study should hold at the end (candidates screened out by "
+    "spec-only rules and budgets do not count; a resume continues).",
 )
 @click.option(
     "--timeout",

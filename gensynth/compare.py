@@ -78,6 +78,9 @@ def compare(
         }
         row.update(_relative(model, runners, shape, lat, budget_ref))
         rows.append(row)
+    anchor_ms = sorted(r[f"{ANCHOR}_ms"] for r in rows if f"{ANCHOR}_ms" in r)
+    if anchor_ms:  # the anchor's own median, from the runs it was paired in
+        rows[0]["latency_ms"] = anchor_ms[len(anchor_ms) // 2]
     table = {
         "backend": lat.backend,
         "threads": lat.threads,
@@ -104,5 +107,5 @@ def _relative(
             continue
         p = measure_paired(model, runners[name], shape, lat.backend, lat.threads, lat.warmup)
         out[key], out[f"{key}_low"], out[f"{key}_high"] = 1 / p.ratio, 1 / p.high, 1 / p.low
-        out["latency_ms"] = p.candidate_ms
+        out["latency_ms"], out[f"{name}_ms"] = p.candidate_ms, p.reference_ms
     return out

@@ -41,7 +41,7 @@ class ExploreConfig:
     study: str | None = None  # default: the constraints file's name
     storage: str | None = None  # Optuna URL or journal file; default studies/<study>.journal
     sampler: str | None = None  # default: tpe, or nsga2 for a pareto utility
-    trials: int = DEFAULT_TRIALS  # finished trials the study should hold when this run ends
+    trials: int = DEFAULT_TRIALS  # assessed trials to hold at the end (screened ones not counted)
     timeout: float | None = None  # seconds for this run
     workers: int = 1
     seed: int = 0
