@@ -298,6 +298,14 @@ def _verdict(v: float | None) -> str:
 )
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
 @click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where proxy training runs (auto: CUDA when available); latency is always "
+    "measured on the deployment backend.",
+)
+@click.option(
     "--no-compare",
     is_flag=True,
     help="Skip timing the top candidates against the reference networks at the end.",
@@ -315,6 +323,7 @@ def explore(
     data: str | None,
     report_dir: Path,
     no_report: bool,
+    device: str,
     no_compare: bool,
 ) -> None:
     """Search the design space for the best feasible architecture; resumable."""
@@ -337,6 +346,7 @@ def explore(
         workers,
         seed,
         compare=not no_compare,
+        device=device,
     )
     name = cfg.study
     bar = _ProgressLine()

@@ -181,7 +181,7 @@ def explore(
     started, started_done = time.time(), counted(study)
     remaining = cfg.trials - started_done
     if remaining > 0:
-        inquisitor = inquisitor or make_inquisitor(cfg.constraints)
+        inquisitor = inquisitor or make_inquisitor(cfg.constraints, device=cfg.device)
         if "references" not in study.user_attrs and on_progress is not None:
             on_progress(progress_of(study, cfg.trials, started, started_done, "references"))
         study_references(study, inquisitor)
@@ -197,7 +197,11 @@ def explore(
             on_progress(progress_of(study, cfg.trials, started, started_done, "comparison"))
         from gensynth.compare import compare
 
-        compare(study, cfg.constraints, inquisitor or make_inquisitor(cfg.constraints))
+        compare(
+            study,
+            cfg.constraints,
+            inquisitor or make_inquisitor(cfg.constraints, device=cfg.device),
+        )
     return study
 
 
@@ -221,7 +225,9 @@ def _stale_comparison(study: optuna.Study) -> bool:
     return not numbers or numbers[0] != best_record(study).number
 
 
-def make_inquisitor(c: Constraints, reference_facts: dict | None = None) -> Inquisitor:
+def make_inquisitor(
+    c: Constraints, reference_facts: dict | None = None, device: str = "auto"
+) -> Inquisitor:
     from gensynth.data import load_dataset
 
     return Inquisitor(
@@ -229,6 +235,7 @@ def make_inquisitor(c: Constraints, reference_facts: dict | None = None) -> Inqu
         load_dataset(c.proxy, c.deployment.channels),
         keep_weights=True,
         reference_facts=reference_facts,
+        device=device,
     )
 
 
@@ -337,7 +344,7 @@ def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
         return
     _optimize(
         study,
-        Objective(cfg, make_inquisitor(c, study.user_attrs.get("references"))),
+        Objective(cfg, make_inquisitor(c, study.user_attrs.get("references"), cfg.device)),
         cfg.trials * SCREEN_BOUND,
         cfg,
         [_StopWhenCounted(cfg.trials)],

@@ -87,8 +87,10 @@ class Inquisitor:
         data: ProxyData | None = None,
         keep_weights: bool = False,
         reference_facts: dict[str, dict[str, float]] | None = None,
+        device: str = "cpu",
     ) -> None:
         self.c, self.data, self.keep_weights = constraints, data, keep_weights
+        self.device = device  # where proxy training runs (latency: the deployment backend)
         self.reference_facts = reference_facts if reference_facts is not None else {}
         self._latency_reference: Any = None  # the loaded reference a relative budget names
 
@@ -110,7 +112,7 @@ class Inquisitor:
         plan = load_reference(ref.name, self.c, classes=self.data.classes).plan
         torch.manual_seed(self.c.proxy.seed)
         model = build_model(plan)  # the trainable form (with BN), not the folded one
-        return train(model, self.data, self.c.proxy).accuracy
+        return train(model, self.data, self.c.proxy, device=self.device).accuracy
 
     def deployed(self, spec: ArchSpec) -> ArchSpec:
         d = self.c.deployment
@@ -230,7 +232,9 @@ class Inquisitor:
             return
         torch.manual_seed(self.c.proxy.seed)
         model = build_model(self.proxy_spec(a.spec))
-        result = train(model, self.data, self.c.proxy, ctx["report"], self.keep_weights)
+        result = train(
+            model, self.data, self.c.proxy, ctx["report"], self.keep_weights, self.device
+        )
         a.history, a.state_dict = result.history, result.state_dict
         a.metrics.update(accuracy=result.accuracy, train_seconds=result.seconds)
         if result.shift_consistency is not None:

@@ -35,19 +35,56 @@ def train(
     proxy: Proxy,
     report: Report | None = None,
     keep_weights: bool = False,
+    device: str = "cpu",
 ) -> TrainResult:
-    """Train ``model`` on the proxy task; deterministic for a given ``proxy.seed`` and threads.
+    """Train ``model`` on the proxy task; deterministic for a given ``proxy.seed`` and threads
+    on the CPU (CUDA kernels are not bit-reproducible). ``device``: cpu, cuda or auto.
 
     Example:
         >>> from gensynth.data import load_dataset  # doctest: +SKIP
         >>> train(build_model(spec), load_dataset(Proxy()), Proxy()).accuracy  # doctest: +SKIP
     """
+    target = resolve_device(device)
     previous = torch.get_num_threads()
     torch.set_num_threads(proxy.threads)
     try:
-        return _train(model, data, proxy, report, keep_weights)
+        result = _train(model.to(target), on_device(data, target), proxy, report, keep_weights)
     finally:
         torch.set_num_threads(previous)
+        model.to("cpu")
+    return result
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> torch.device:
+    """auto: CUDA when available, else the CPU."""
+    if device not in DEVICES:
+        from gensynth.errors import ConfigError
+
+        raise ConfigError(f"--device: must be one of: {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        from gensynth.errors import ConfigError
+
+        raise ConfigError("--device cuda: no CUDA device is available here (use auto or cpu)")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def on_device(data: ProxyData, device: torch.device) -> ProxyData:
+    if data.train_x.device == device:
+        return data
+    import dataclasses
+
+    return dataclasses.replace(
+        data,
+        train_x=data.train_x.to(device),
+        train_y=data.train_y.to(device),
+        val_x=data.val_x.to(device),
+        val_y=data.val_y.to(device),
+    )
 
 
 def _train(
@@ -80,7 +117,9 @@ def _train(
         else None
     )
     weights = (
-        {k: v.detach().clone() for k, v in model.state_dict().items()} if keep_weights else None
+        {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if keep_weights
+        else None
     )
     return TrainResult(
         history[-1],
@@ -116,7 +155,7 @@ def _schedule(optimizer: torch.optim.Optimizer, proxy: Proxy, total: int):
 def _batches(data: ProxyData, proxy: Proxy, gen: torch.Generator):
     order = torch.randperm(len(data.train_y), generator=gen)
     for i in range(0, len(order), proxy.batch_size):
-        idx = order[i : i + proxy.batch_size]
+        idx = order[i : i + proxy.batch_size].to(data.train_y.device)
         if len(idx) < 2:  # BatchNorm needs two samples
             continue
         yield (
@@ -130,7 +169,7 @@ def augment(x: torch.Tensor, shift: int, flip: bool, gen: torch.Generator) -> to
     if shift > 0:
         x = shifted(x, torch.randint(-shift, shift + 1, (len(x), 2), generator=gen))
     if flip:
-        mask = torch.rand(len(x), generator=gen) < 0.5
+        mask = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
         x = torch.where(mask[:, None, None, None], x.flip(-1), x)
     return x
 

@@ -74,3 +74,20 @@ def test_shift_consistency_of_a_constant_model_is_100():
             return torch.ones(len(x), 3)
 
     assert shift_consistency(Constant(), torch.randn(10, 3, 8, 8)) == 100.0
+
+
+def test_device_auto_falls_back_to_the_cpu_and_cuda_without_one_is_a_clear_error():
+    import pytest
+    import torch
+
+    from gensynth.errors import ConfigError
+    from gensynth.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device is available"):
+            resolve_device("cuda")
+    with pytest.raises(ConfigError, match="must be one of: auto, cpu, cuda"):
+        resolve_device("tpu")
