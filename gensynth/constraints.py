@@ -177,6 +177,14 @@ def constraints_from_dict(
         proxy=_proxy(r.child("proxy", {})),
     )
     r.done()
+    if c.utility.kind == "pareto" and "latency_ratio" in c.utility.objectives:
+        r.check(
+            "utility.objectives",
+            isinstance(c.budgets.latency_ms, Relative),
+            "latency_ratio needs a relative latency budget (budgets.latency_ms: {speedup: "
+            "S, over: REF}) to measure the ratio against, got "
+            f"{c.budgets.latency_ms!r}",
+        )
     return c
 
 

@@ -15,7 +15,7 @@ METRICS: dict[str, tuple[str, str | None]] = {
     "latency_ms": ("ms (median)", "minimize"),
     "peak_activation_mb": ("MB (float32, batch 1)", "minimize"),
     "latency_iqr_ms": ("ms (IQR)", None),
-    "latency_ratio": ("x the reference's latency (paired median)", None),
+    "latency_ratio": ("x the reference's latency (paired median)", "minimize"),
     "latency_ratio_low": ("x (95% CI low)", None),
     "latency_ratio_high": ("x (95% CI high)", None),
     "reference_latency_ms": ("ms (median, paired)", None),
