@@ -298,6 +298,11 @@ def _verdict(v: float | None) -> str:
 )
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
 @click.option(
+    "--no-confirm",
+    is_flag=True,
+    help="Skip retraining the top candidates at higher fidelity (2 seeds, 2x epochs).",
+)
+@click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
     default="auto",
@@ -323,6 +328,7 @@ def explore(
     data: str | None,
     report_dir: Path,
     no_report: bool,
+    no_confirm: bool,
     device: str,
     no_compare: bool,
 ) -> None:
@@ -346,6 +352,7 @@ def explore(
         workers,
         seed,
         compare=not no_compare,
+        confirm=not no_confirm,
         device=device,
     )
     name = cfg.study
@@ -382,6 +389,7 @@ class _ProgressLine:
             text = {
                 "references": "measuring and training the reference networks (once per study)...",
                 "comparison": "timing the top candidates against the references...",
+                "confirmation": "confirming the top candidates (2 seeds, 2x the epochs)...",
             }
             click.echo(("\r" if self.tty else "") + text[p.phase], err=True)
             return
@@ -453,6 +461,14 @@ def _summary(
             f"{m['macs_g']:.4f} G MACs, {m.get('latency_ms', 0):.2f} ms "
             f"({cfg.constraints.latency.backend})"
         )
+        conf = study.user_attrs.get("confirmation")
+        if conf:
+            win = next(r for r in conf["rows"] if r["number"] == conf["winner"])
+            click.echo(
+                f"confirmed winner: trial {win['number']}, proxy top-1 {win['mean']:.1f} "
+                f"+- {win['sd']:.1f} % over {len(conf['seeds'])} seeds at "
+                f"{conf['epochs']} epochs (search: {win['search_accuracy']:.1f} %)"
+            )
         click.echo(
             f"export it: gensynth export --study {study.study_name} --trial best --format onnx"
         )

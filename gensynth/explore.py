@@ -192,16 +192,21 @@ def explore(
                 _run_here(cfg, study, inquisitor, remaining, on_progress, started, started_done)
         finally:
             _log_run(study, started, started_done)
-    if cfg.compare and best_value(study) is not None and _stale_comparison(study):
+    found = best_value(study) is not None
+    if found and (cfg.confirm or (cfg.compare and _stale_comparison(study))):
+        inquisitor = inquisitor or make_inquisitor(cfg.constraints, device=cfg.device)
+    if found and cfg.confirm:
+        if on_progress is not None:
+            on_progress(progress_of(study, cfg.trials, started, started_done, "confirmation"))
+        from gensynth.confirm import confirm
+
+        confirm(study, cfg.constraints, inquisitor)
+    if found and cfg.compare and _stale_comparison(study):
         if on_progress is not None:
             on_progress(progress_of(study, cfg.trials, started, started_done, "comparison"))
         from gensynth.compare import compare
 
-        compare(
-            study,
-            cfg.constraints,
-            inquisitor or make_inquisitor(cfg.constraints, device=cfg.device),
-        )
+        compare(study, cfg.constraints, inquisitor)
     return study
 
 

@@ -75,6 +75,7 @@ def collect(study: optuna.Study) -> dict[str, Any]:
         "importance_n": sum(r.feasible and "netscore" in r.metrics for r in records),
         "conventions": _conventions(attrs.get("constraints", {})),
         "comparison": attrs.get("comparison"),
+        "confirmation": attrs.get("confirmation"),
         "references": attrs.get("references", {}),
     }
 

@@ -46,6 +46,7 @@ class ExploreConfig:
     workers: int = 1
     seed: int = 0
     compare: bool = True  # time the top candidates against the references at the end
+    confirm: bool = True  # retrain the top candidates longer, with several seeds, at the end
     device: str = "auto"  # proxy training on cuda when available (latency stays on the CPU)
 
     def __post_init__(self) -> None:

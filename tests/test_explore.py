@@ -25,7 +25,8 @@ DATA = Path(__file__).parent / "data"
 
 def config(tmp_path, trials=4, **kw) -> ExploreConfig:
     c = load_constraints(DATA / "tiny_constraints.yaml")
-    kw.setdefault("compare", False)  # the comparison step has its own test
+    kw.setdefault("compare", False)  # the comparison and confirmation steps have their tests
+    kw.setdefault("confirm", False)
     return ExploreConfig(
         c,
         load_space(DATA / "tiny_space.yaml"),
@@ -360,3 +361,32 @@ def test_studies_lists_the_readable_journals_beside_a_corrupt_one(tmp_path, monk
     result = CliRunner().invoke(main, ["studies", "--format", "json"])
     assert result.exit_code == 0, result.output
     assert '"study": "tiny"' in result.stdout and "unreadable" in result.stdout
+
+
+def test_confirmation_retrains_the_top_candidates_with_two_seeds(tmp_path):
+    from gensynth.report import collect
+
+    cfg = config(tmp_path, trials=5)
+    lax = dataclasses.replace(
+        cfg.constraints,
+        rules=dataclasses.replace(
+            cfg.constraints.rules,
+            columnar_min_stages=None,
+            aads_min_fraction=None,
+            accuracy_floor=None,
+        ),
+        budgets=dataclasses.replace(cfg.constraints.budgets, params_m=None, macs_g=None),
+    )
+    study = explore(dataclasses.replace(cfg, constraints=lax, confirm=True))
+    table = study.user_attrs["confirmation"]
+    assert table["epochs"] == 2 * lax.proxy.epochs and table["seeds"] == [1, 2]
+    assert 1 <= len(table["rows"]) <= 3 and table["winner"] in table["numbers"]
+    for row in table["rows"]:
+        assert len(row["accuracies"]) == 2 and row["sd"] >= 0
+        assert min(row["accuracies"]) <= row["mean"] <= max(row["accuracies"])
+    assert sorted(r["rank_confirmed"] for r in table["rows"]) == list(
+        range(1, len(table["rows"]) + 1)
+    )
+    assert collect(study)["confirmation"] == table
+    again = explore(dataclasses.replace(cfg, constraints=lax, confirm=True))  # resume: kept
+    assert again.user_attrs["confirmation"] == table

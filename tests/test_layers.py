@@ -25,6 +25,7 @@ LAYERS = [
     {"record"},
     {"study"},
     {"compare"},
+    {"confirm"},
     {"explore"},
     {"report", "export"},
     {"cli", "__init__"},
