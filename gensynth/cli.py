@@ -340,6 +340,10 @@ def explore(
     from gensynth.study import ExploreConfig, load_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress itself
+    import logging
+
+    for handler in logging.getLogger("optuna").handlers:  # filters act on handlers
+        handler.addFilter(_NoInterruptTraceback())
     c = load_profile(constraints_file, data)
     cfg = ExploreConfig(
         c,
@@ -376,6 +380,16 @@ def explore(
     _summary(study, cfg, report_dir, no_report, interrupted)
     if interrupted:
         sys.exit(130)
+
+
+class _NoInterruptTraceback:
+    """Ctrl-C is the user's choice, not an error: drop Optuna's 'trial failed' traceback."""
+
+    def filter(self, record: Any) -> bool:
+        return (
+            not (record.exc_info and record.exc_info[0] is KeyboardInterrupt)
+            and "KeyboardInterrupt" not in record.getMessage()
+        )
 
 
 class _ProgressLine:

@@ -25,6 +25,7 @@ from gensynth.study import (
     make_sampler,
     open_storage,
     open_study,
+    requeue_interrupted,
     weights_dir,
 )
 from gensynth.utility import objective_directions, placeholder
@@ -190,6 +191,9 @@ def explore(
                 _run_workers(cfg, study, on_progress, started, started_done)
             else:
                 _run_here(cfg, study, inquisitor, remaining, on_progress, started, started_done)
+        except KeyboardInterrupt:
+            requeue_interrupted(study)  # the interrupted trial runs again on resume
+            raise
         finally:
             _log_run(study, started, started_done)
     found = best_value(study) is not None

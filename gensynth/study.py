@@ -278,6 +278,25 @@ def recover_stale(study: optuna.Study) -> list[int]:
     return recovered
 
 
+def requeue_interrupted(study: optuna.Study) -> list[int]:
+    """Trials this process was running when Ctrl-C stopped it (Optuna marks them FAIL before
+    any result was recorded): enqueue their parameters again, as after a kill -9."""
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    done = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
+    requeued = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if (
+            t.user_attrs.get("worker") == me
+            and "status" not in t.user_attrs
+            and t.number not in done
+        ):
+            study.enqueue_trial(
+                t.params, user_attrs={"retry_of": t.number, "seed": bool(t.user_attrs.get("seed"))}
+            )
+            requeued.append(t.number)
+    return requeued
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -390,3 +390,45 @@ def test_confirmation_retrains_the_top_candidates_with_two_seeds(tmp_path):
     assert collect(study)["confirmation"] == table
     again = explore(dataclasses.replace(cfg, constraints=lax, confirm=True))  # resume: kept
     assert again.user_attrs["confirmation"] == table
+
+
+def test_ctrl_c_exits_130_with_one_line_and_the_trial_runs_again(tmp_path):
+    storage = tmp_path / "tiny.journal"
+    cmd = [
+        sys.executable,
+        "-m",
+        "gensynth.cli",
+        "explore",
+        "--constraints",
+        str(DATA / "tiny_constraints.yaml"),
+        "--generator",
+        str(DATA / "tiny_space.yaml"),
+        "--storage",
+        str(storage),
+        "--trials",
+        "40",
+        "--no-report",
+        "--no-confirm",
+        "--no-compare",
+    ]
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    deadline, finished = time.time() + 120, 0
+    while time.time() < deadline and finished < 2:
+        time.sleep(0.3)
+        if storage.exists():
+            try:
+                finished = counted(load_study("tiny", str(storage)))
+            except Exception:
+                continue
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    text = errors.read_text()
+    assert "Traceback" not in text and "interrupted: finished trials are stored" in text
+    study = load_study("tiny", str(storage))
+    failed = [t.number for t in study.get_trials() if t.state == TrialState.FAIL]
+    retried = {
+        t.user_attrs.get("retry_of") for t in study.get_trials() if t.state == TrialState.WAITING
+    }
+    assert set(failed) <= retried  # every interrupted trial is queued to run again
