@@ -24,7 +24,7 @@ from gensynth.utility import objective_directions
 
 SAMPLERS = ("tpe", "nsga2", "random")
 STUDIES_DIR = Path("studies")
-DEFAULT_TRIALS = 80
+DEFAULT_TRIALS = 60
 
 
 @dataclass(frozen=True)
