@@ -61,15 +61,19 @@ def spec_argument(f: Any) -> Any:
     )(f)
 
 
+def resolution_option(f: Any) -> Any:
+    return click.option(
+        "--resolution",
+        type=click.IntRange(8, 4096),
+        default=224,
+        show_default=True,
+        help="Square input size (pixels) at which to count.",
+    )(f)
+
+
 @main.command()
 @spec_argument
-@click.option(
-    "--resolution",
-    type=click.IntRange(8, 4096),
-    default=224,
-    show_default=True,
-    help="Square input size (pixels) at which to count.",
-)
+@resolution_option
 @click.option(
     "--classes", type=click.IntRange(1), default=None, help="Override the spec's number of classes."
 )
@@ -649,13 +653,7 @@ def studies(storage: str | None, fmt: str) -> None:
 
 
 @main.command()
-@click.option(
-    "--resolution",
-    type=click.IntRange(8, 4096),
-    default=224,
-    show_default=True,
-    help="Square input size (pixels) at which to count.",
-)
+@resolution_option
 @click.option(
     "--classes", type=click.IntRange(1), default=1000, show_default=True, help="Classifier outputs."
 )

@@ -37,6 +37,15 @@ def config(tmp_path, trials=4, **kw) -> ExploreConfig:
     )
 
 
+def without_rules(c):
+    """The tiny profile with its structure rules, floor and size budgets off (all feasible)."""
+    rules = dataclasses.replace(
+        c.rules, columnar_min_stages=None, aads_min_fraction=None, accuracy_floor=None
+    )
+    budgets = dataclasses.replace(c.budgets, params_m=None, macs_g=None)
+    return dataclasses.replace(c, rules=rules, budgets=budgets)
+
+
 def counted(study) -> int:
     """Trials --trials counts: finished and not screened out by spec-only rules."""
     from gensynth.explore import counted as counted_trials
@@ -140,9 +149,9 @@ def test_stale_running_trial_is_recovered(tmp_path):
     assert study.get_trials()[-1].state == TrialState.WAITING  # enqueued again
 
 
-def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
-    storage = tmp_path / "tiny.journal"
-    cmd = [
+def explore_command(storage) -> list[str]:
+    """`gensynth explore` on the tiny profile, 40 trials, as a separate process."""
+    return [
         sys.executable,
         "-m",
         "gensynth.cli",
@@ -157,6 +166,11 @@ def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
         "40",
         "--no-report",
     ]
+
+
+def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
+    storage = tmp_path / "tiny.journal"
+    cmd = explore_command(storage)
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -280,16 +294,7 @@ def test_the_comparison_puts_the_chosen_net_beside_the_references(tmp_path):
     from gensynth.report import collect, reference_points
 
     cfg = config(tmp_path, trials=4)
-    lax = dataclasses.replace(
-        cfg.constraints,
-        rules=dataclasses.replace(
-            cfg.constraints.rules,
-            columnar_min_stages=None,
-            aads_min_fraction=None,
-            accuracy_floor=None,
-        ),
-        budgets=dataclasses.replace(cfg.constraints.budgets, params_m=None, macs_g=None),
-    )
+    lax = without_rules(cfg.constraints)
     study = explore(dataclasses.replace(cfg, constraints=lax, compare=True))
     table = study.user_attrs["comparison"]
     names = [r["name"] for r in table["rows"]]
@@ -367,16 +372,7 @@ def test_confirmation_retrains_the_top_candidates_with_two_seeds(tmp_path):
     from gensynth.report import collect
 
     cfg = config(tmp_path, trials=5)
-    lax = dataclasses.replace(
-        cfg.constraints,
-        rules=dataclasses.replace(
-            cfg.constraints.rules,
-            columnar_min_stages=None,
-            aads_min_fraction=None,
-            accuracy_floor=None,
-        ),
-        budgets=dataclasses.replace(cfg.constraints.budgets, params_m=None, macs_g=None),
-    )
+    lax = without_rules(cfg.constraints)
     study = explore(dataclasses.replace(cfg, constraints=lax, confirm=True))
     table = study.user_attrs["confirmation"]
     assert table["epochs"] == 2 * lax.proxy.epochs and table["seeds"] == [1, 2]
@@ -394,23 +390,7 @@ def test_confirmation_retrains_the_top_candidates_with_two_seeds(tmp_path):
 
 def test_ctrl_c_exits_130_with_one_line_and_the_trial_runs_again(tmp_path):
     storage = tmp_path / "tiny.journal"
-    cmd = [
-        sys.executable,
-        "-m",
-        "gensynth.cli",
-        "explore",
-        "--constraints",
-        str(DATA / "tiny_constraints.yaml"),
-        "--generator",
-        str(DATA / "tiny_space.yaml"),
-        "--storage",
-        str(storage),
-        "--trials",
-        "40",
-        "--no-report",
-        "--no-confirm",
-        "--no-compare",
-    ]
+    cmd = [*explore_command(storage), "--no-confirm", "--no-compare"]
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
