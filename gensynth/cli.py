@@ -692,6 +692,80 @@ def references(resolution: int, classes: int, fmt: str) -> None:
     )
 
 
+@main.command()
+@constraints_option
+@click.option(
+    "--generator",
+    "generator_file",
+    default="generators/attendnext.yaml",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Design space to survey.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(10, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Random specs to draw from the space.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@format_option
+def space(constraints_file: Path, generator_file: Path, samples: int, seed: int, fmt: str) -> None:
+    """Dry run: how large the design space is, what share of it each spec-only rule and
+    budget accepts, cost ranges, and the seed's verdict. Builds and trains nothing.
+
+    Example: gensynth space --constraints constraints/edge.yaml
+    """
+    from gensynth.constraints import load_constraints
+    from gensynth.space import load_space
+    from gensynth.survey import describe_limits, survey
+
+    c = load_constraints(constraints_file)
+    result = survey(load_space(generator_file), c, samples, seed)
+    limits = describe_limits(c)
+    if fmt == "json":
+        _echo_json(
+            {
+                "size": result.size,
+                "samples": result.samples,
+                "distinct": result.distinct,
+                "accepted": result.accepted,
+                "all_accepted": result.all_accepted,
+                "ranges": result.ranges,
+                "seed": result.seed,
+                "limits": limits,
+            }
+        )
+        return
+    click.echo(
+        f"{generator_file}: up to {result.size:.3g} configurations; {samples} random "
+        f"samples ({result.distinct} distinct) under {constraints_file}"
+    )
+    rows = [
+        {"rule or budget": name, "accepts": f"{100 * share:.1f} %", "holds when": limits[name]}
+        for name, share in result.accepted.items()
+    ]
+    click.echo(table(rows))
+    click.echo(
+        f"all spec-only rules and budgets: {100 * result.all_accepted:.1f} % of samples "
+        f"(the rest are screened: told to the sampler, not counted, not built)"
+    )
+    units = {"params_m": "M params", "macs_g": "G MACs", "peak_activation_mb": "MB activation"}
+    for key, (p5, p50, p95) in result.ranges.items():
+        click.echo(f"{units[key]}: 5% {p5:.4g}, median {p50:.4g}, 95% {p95:.4g}")
+    if result.seed is not None:
+        broken = [k for k, v in result.seed.items() if v > 0]
+        click.echo(
+            "seed: "
+            + (
+                "passes every spec-only rule and budget"
+                if not broken
+                else f"screened out by {', '.join(broken)}"
+            )
+        )
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """Plain left-aligned text table."""
     if not rows:

@@ -167,7 +167,7 @@ RULES: tuple[Rule, ...] = (
         "aads_fraction",
         "share",
         enabled=lambda c: c.rules.aads_min_fraction is not None,
-        describe=lambda c: f">= {c.rules.aads_min_fraction} of downsamplings anti-aliased",
+        describe=lambda c: f">= {c.rules.aads_min_fraction} of resolution halvings anti-aliased",
         violation=lambda f, c: c.rules.aads_min_fraction - aads_fraction(f.spec),
     ),
     _budget_rule("params", "params_m", "M"),

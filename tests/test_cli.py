@@ -121,3 +121,22 @@ def test_export_refuses_to_overwrite_without_force(tmp_path):
     assert again.exit_code == 1 and "exists; pass --force" in again.output
     forced = run("export", "--spec", SEED_FILE, "--format", "json", "--out", out, "--force")
     assert forced.exit_code == 0
+
+
+def test_space_dry_run_reports_size_acceptance_and_the_seed():
+    result = run("space", "--constraints", EDGE, "--samples", "300", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["size"] > 1e6 and data["samples"] == 300
+    assert set(data["accepted"]) == {
+        "columnar",
+        "no_strided_pointwise",
+        "aads",
+        "params",
+        "macs",
+        "peak_activation",
+    }
+    assert 0 <= data["all_accepted"] <= min(data["accepted"].values()) <= 1
+    assert all(v <= 0 for v in data["seed"].values())  # the shipped seed passes them all
+    low, mid, high = data["ranges"]["params_m"]
+    assert low <= mid <= high

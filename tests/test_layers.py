@@ -17,7 +17,7 @@ LAYERS = [
     {"references"},
     {"constraints"},
     {"blocks", "cost", "rules", "utility"},
-    {"build", "graph"},
+    {"build", "graph", "survey"},
     {"data", "latency"},
     {"train"},
     {"baselines"},
