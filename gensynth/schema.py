@@ -179,13 +179,17 @@ def name_problem(name: str) -> str:
 
 
 def _show(value: Any) -> str:
-    """A short, unambiguous rendering of a received value for messages."""
-    if isinstance(value, str):
-        return repr(value)
+    """A short, unambiguous rendering of a received value for messages: bounded however
+    large or deeply nested the value is (reprlib never renders more than it prints)."""
+    import reprlib
+
     if value is None:
         return "nothing (null)"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    shown = reprlib.Repr()  # keyword arguments need Python 3.12
+    shown.maxlevel, shown.maxstring, shown.maxother, shown.maxlong = 2, 60, 60, 30
+    shown.maxdict = shown.maxlist = shown.maxtuple = shown.maxset = 4
+    text = shown.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_document(path: str | Path, error: type[Exception], kind: str) -> tuple[Any, str]:
@@ -198,14 +202,55 @@ def read_document(path: str | Path, error: type[Exception], kind: str) -> tuple[
     return parse_text(text, path, error), text
 
 
+MAX_DOCUMENT_CHARS = 1_000_000
+MAX_ALIASES = 100  # YAML aliases (*name): a few are handy, thousands are an expansion bomb
+
+
+def _strict_loader() -> type:
+    """yaml.SafeLoader that rejects duplicate keys and alias-expansion bombs."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                StrictLoader.aliases += 1
+                if StrictLoader.aliases > MAX_ALIASES:
+                    raise yaml.YAMLError(
+                        f"more than {MAX_ALIASES} aliases (*name): refused, an expansion bomb"
+                    )
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def parse_text(text: str, path: Path, error: type[Exception]) -> Any:
     """Parse JSON or YAML (safe loader) text; a syntax error names the file and the line."""
     import yaml
 
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise error(
+            f"{path}: {len(text)} characters is more than a profile, space or spec "
+            f"needs (at most {MAX_DOCUMENT_CHARS})"
+        )
     try:
         if path.suffix == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise error(f"{path}: nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         raise error(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
     except yaml.YAMLError as exc:

@@ -66,3 +66,34 @@ def test_hash_changes_with_the_text(tmp_path):
     first = load_constraints(f).hash
     f.write_text("budgets: {params_m: 5}\n")
     assert load_constraints(f).hash != first
+
+
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}]\n"
+        for i in range(20)
+    )
+    + "budgets: {params_m: *u}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("budgets: {params_m: 4}\nbudgets: {params_m: 5}\n", "duplicate key 'budgets'"),
+        ("rules:\n  aads: {min_fraction: 0.5}\n  aads: false\n", "duplicate key 'aads'"),
+        (BOMB, "aliases"),
+        ("budgets: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+        ("description: " + "x" * 1_000_001 + "\n", "more than a profile"),
+        ("budgets: {params_m: " + "[1, [2, [3, [4, [5]]]]], " * 1 + "}\n", "must be a number"),
+    ],
+)
+def test_hostile_yaml_gives_a_bounded_one_line_error(tmp_path, text, message):
+    f = tmp_path / "hostile.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_constraints(f)
+    assert len(str(err.value)) < 400 and "\n" not in str(err.value)
