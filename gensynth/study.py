@@ -322,10 +322,14 @@ def machine() -> dict[str, Any]:
 
 
 def weights_dir(storage: str, study: str) -> Path:
-    """Where a study keeps proxy-trained weights: beside its journal (absolute path)."""
+    """Where a study keeps proxy-trained weights (absolute): beside its journal, named after
+    the journal and the study, so same-named studies in other storages never share it."""
     path = journal_path(storage)
-    base = path.parent if path is not None else STUDIES_DIR
-    return (base / f"{study}.weights").resolve()
+    if path is not None:
+        return (path.parent / f"{path.stem}.{study}.weights").resolve()
+    from gensynth.units import content_hash
+
+    return (STUDIES_DIR / f"{study}.{content_hash(storage)}.weights").resolve()
 
 
 # --- reading results -------------------------------------------------------------------

@@ -412,3 +412,13 @@ def test_ctrl_c_exits_130_with_one_line_and_the_trial_runs_again(tmp_path):
         t.user_attrs.get("retry_of") for t in study.get_trials() if t.state == TrialState.WAITING
     }
     assert set(failed) <= retried  # every interrupted trial is queued to run again
+
+
+def test_same_named_studies_in_two_storages_keep_separate_weights(tmp_path):
+    from gensynth.study import weights_dir
+
+    a = weights_dir(str(tmp_path / "one.journal"), "edge")
+    b = weights_dir(str(tmp_path / "two.journal"), "edge")
+    c = weights_dir("sqlite:///x.db", "edge")
+    assert len({a, b, c}) == 3 and a.is_absolute() and c.is_absolute()
+    assert a.parent == tmp_path
