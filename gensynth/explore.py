@@ -186,11 +186,12 @@ def explore(
         if "references" not in study.user_attrs and on_progress is not None:
             on_progress(progress_of(study, cfg.trials, started, started_done, "references"))
         study_references(study, inquisitor)
+        searching = time.time()  # progress and ETA count from here: references are done
         try:
             if cfg.workers > 1:
-                _run_workers(cfg, study, on_progress, started, started_done)
+                _run_workers(cfg, study, on_progress, searching, started_done)
             else:
-                _run_here(cfg, study, inquisitor, remaining, on_progress, started, started_done)
+                _run_here(cfg, study, inquisitor, remaining, on_progress, searching, started_done)
         except KeyboardInterrupt:
             requeue_interrupted(study)  # the interrupted trial runs again on resume
             raise
