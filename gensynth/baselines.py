@@ -19,12 +19,13 @@ import torch
 from torch import nn
 
 from gensynth.build import build_model, calibrate_norms, deployment_form
-from gensynth.constraints import Constraints
+from gensynth.constraints import Constraints, Relative, RelativeFloor
 from gensynth.cost import cost
 from gensynth.errors import ConfigError
 from gensynth.latency import onnx_session_runner, runner
 from gensynth.plan import NetPlan, network_plan
 from gensynth.references import BUILTIN, builtin_plan
+from gensynth.spec import load_spec
 
 
 @dataclass
@@ -65,8 +66,6 @@ def load_reference(name: str, c: Constraints, classes: int | None = None) -> Ref
     if kind != "timm" and not path.is_file():
         raise ConfigError(f"{c.source}: reference {name!r}: file not found: {path}")
     if kind == "spec":
-        from gensynth.spec import load_spec
-
         spec = load_spec(path).replace(in_channels=d.channels, num_classes=classes)
         return _from_plan(name, network_plan(spec), d.resolution)
     if kind == "torchscript":
@@ -84,8 +83,7 @@ def load_reference(name: str, c: Constraints, classes: int | None = None) -> Ref
 
 
 def _from_plan(name: str, plan: NetPlan, resolution: int) -> Reference:
-    k = cost(plan, resolution)
-    facts = {"params_m": k.params_m, "macs_g": k.macs_g, "peak_activation_mb": k.peak_activation_mb}
+    facts = cost(plan, resolution).facts()
     shape = (2, plan.in_channels, resolution, resolution)
     model = deployment_form(calibrate_norms(build_model(plan), shape))
     return Reference(name, model, plan=plan, facts=facts)
@@ -146,8 +144,6 @@ def reference_facts(
     """Facts of every reference the profile names (and of ``names``): params, MACs, peak
     activation at the deployment input, and proxy accuracy (with ``train_accuracy``) for the
     accuracy floor's reference and ``train_names`` where they can be trained."""
-    from gensynth.constraints import RelativeFloor
-
     floor = c.rules.accuracy_floor
     trained = {floor.reference} if isinstance(floor, RelativeFloor) else set()
     trained |= set(train_names or [])
@@ -164,8 +160,6 @@ def reference_facts(
 def check_references(c: Constraints, facts: dict[str, dict[str, Any]]) -> None:
     """Refuse budgets a reference cannot answer (e.g. MACs of an ONNX file, accuracy of a
     file that cannot be trained) before any trial runs."""
-    from gensynth.constraints import Relative, RelativeFloor
-
     for field in dataclasses.fields(c.budgets):
         limit = getattr(c.budgets, field.name)
         if (

@@ -143,6 +143,17 @@ def constraints_option(f: Any) -> Any:
     )(f)
 
 
+def generator_option(f: Any) -> Any:
+    return click.option(
+        "--generator",
+        "generator_file",
+        default="generators/attendnext.yaml",
+        show_default=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Design space (the generator samples from it).",
+    )(f)
+
+
 def data_option(f: Any) -> Any:
     return click.option(
         "--data",
@@ -248,14 +259,7 @@ def _verdict(v: float | None) -> str:
 
 @main.command()
 @constraints_option
-@click.option(
-    "--generator",
-    "generator_file",
-    default="generators/attendnext.yaml",
-    show_default=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Design space the generator samples from.",
-)
+@generator_option
 @click.option(
     "--trials",
     type=click.IntRange(1),
@@ -694,14 +698,7 @@ def references(resolution: int, classes: int, fmt: str) -> None:
 
 @main.command()
 @constraints_option
-@click.option(
-    "--generator",
-    "generator_file",
-    default="generators/attendnext.yaml",
-    show_default=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Design space to survey.",
-)
+@generator_option
 @click.option(
     "--samples",
     type=click.IntRange(10, 1_000_000),

@@ -19,7 +19,7 @@ from gensynth.build import build_model, calibrate_norms, deployment_form
 from gensynth.constraints import Constraints, Relative
 from gensynth.latency import measure_paired
 from gensynth.record import TrialRecord, read_all
-from gensynth.study import best_record
+from gensynth.study import best_record, direction_sign
 
 COMPARED = ("fbnet_c", "mobilenetv3_large")  # the paper's comparison set (Figure 3)
 ANCHOR = "fbnet_c"  # throughput is stated relative to FBNet-C, as in the paper
@@ -30,7 +30,7 @@ def top_records(study: optuna.Study, k: int) -> list[TrialRecord]:
     best = best_record(study)
     if best is None:
         return []
-    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
+    sign = direction_sign(study)
     rest = sorted(
         (
             r

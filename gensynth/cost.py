@@ -84,6 +84,14 @@ class Cost:
     def peak_activation_mb(self) -> float:
         return self.peak_activation_bytes / 1e6
 
+    def facts(self) -> dict[str, float]:
+        """The metrics the budgets read: params_m, macs_g, peak_activation_mb."""
+        return {
+            "params_m": self.params_m,
+            "macs_g": self.macs_g,
+            "peak_activation_mb": self.peak_activation_mb,
+        }
+
 
 def cost(spec: ArchSpec | NetPlan, resolution: int = 224) -> Cost:
     """Count params, MACs and peak activation memory of a spec (or plan) at a square input.

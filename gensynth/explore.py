@@ -20,7 +20,9 @@ from gensynth.inquisitor import Assessment, Inquisitor
 from gensynth.record import DONE_STATES, TrialRecord, read_all
 from gensynth.study import (
     ExploreConfig,
+    best_record,
     best_value,
+    direction_sign,
     make_pruner,
     make_sampler,
     open_storage,
@@ -130,29 +132,33 @@ def objective_values(
 
 
 def progress_of(
-    study: optuna.Study, target: int, started: float, started_done: int, phase: str = "search"
+    study: optuna.Study,
+    target: int,
+    started: float,
+    started_done: int,
+    phase: str = "search",
+    records: list[TrialRecord] | None = None,
 ) -> Progress:
-    records = read_all(study)
-    done = sum(r.counted for r in records)
-    screened = sum(r.screened for r in records)
-    feasible = sum(r.feasible and r.state == "complete" for r in records)
+    records = read_all(study) if records is None else records
+    feasible = [r for r in records if r.feasible and r.state == "complete"]
+    best = [r.values[0] for r in feasible if r.values]
     return Progress(
-        done,
+        sum(r.counted for r in records),
         target,
-        feasible,
-        best_value(study),
+        len(feasible),
+        (max(best) if direction_sign(study) > 0 else min(best)) if best else None,
         time.time() - started,
         started_done,
         phase,
-        screened,
+        sum(r.screened for r in records),
     )
 
 
-def check_failures(study: optuna.Study, started_number: int) -> None:
+def check_failures(records: list[TrialRecord], started_number: int) -> None:
     """Stop a run whose trials all fail the same way (a broken setup, not bad candidates)."""
     mine = [
         r
-        for r in read_all(study)
+        for r in records
         if r.number >= started_number and r.state in ("complete", "pruned", "fail")
     ]
     if len(mine) < SAME_FAILURE_STOP or any(r.status != "failed" for r in mine):
@@ -228,8 +234,6 @@ def study_references(study: optuna.Study, inquisitor: Inquisitor) -> dict:
 
 
 def _stale_comparison(study: optuna.Study) -> bool:
-    from gensynth.study import best_record
-
     rows = study.user_attrs.get("comparison", {}).get("rows", [])
     numbers = [r.get("number") for r in rows if r.get("kind") == "candidate"]
     return not numbers or numbers[0] != best_record(study).number
@@ -261,16 +265,19 @@ def _run_here(
     first = len(study.get_trials(deepcopy=False))
 
     def tick(s: optuna.Study, t: FrozenTrial) -> None:
+        records = read_all(s)  # one read per finished trial serves every check below
+        if sum(r.counted for r in records) >= cfg.trials:
+            s.stop()
         if on_progress is not None:
-            on_progress(progress_of(s, cfg.trials, started, started_done))
-        check_failures(s, first)
+            on_progress(progress_of(s, cfg.trials, started, started_done, records=records))
+        check_failures(records, first)
 
     _optimize(
         study,
         Objective(cfg, inquisitor),
         remaining * SCREEN_BOUND,  # bounded: a profile that rejects everything ends
         cfg,
-        [_StopWhenCounted(cfg.trials), tick],
+        [tick],
     )
 
 

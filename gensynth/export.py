@@ -29,7 +29,7 @@ FORMATS = {
 TOLERANCE = 1e-4
 # What the standalone .py file needs from gensynth.plan and gensynth.blocks, copied from
 # their real source.
-_STANDALONE = [
+_PLAN_SOURCES = [
     plan.Conv,
     plan.Norm,
     plan.Act,
@@ -40,6 +40,8 @@ _STANDALONE = [
     plan.Dropout,
     plan.Linear,
     plan.BlockPlan,
+]
+_MODULE_SOURCES = [
     blocks.BlurPool,
     blocks.edge_pad,
     blocks.MaxShiftPool,
@@ -171,12 +173,12 @@ def standalone_source(spec: ArchSpec) -> str:
         f"BINOMIAL = {plan.BINOMIAL!r}\nPAD_MODES = {blocks.PAD_MODES!r}\n"
         f"BLOCK_KINDS = {plan.BLOCK_KINDS!r}\n",
     ]
-    parts += [inspect.getsource(obj) for obj in _STANDALONE[:10]]
+    parts += [inspect.getsource(obj) for obj in _PLAN_SOURCES]
     parts += [
         "Layer = Conv | Norm | Act | Blur | MaxShift | HalfMaxPool | GlobalPool | Dropout"
         " | Linear\n"
     ]
-    parts += [inspect.getsource(obj) for obj in _STANDALONE[10:]]
+    parts += [inspect.getsource(obj) for obj in _MODULE_SOURCES]
     parts += [_registries()]
     parts += [plan_text, _FOOTER]
     return "\n\n".join(parts)

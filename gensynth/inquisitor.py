@@ -9,8 +9,9 @@ from typing import Any
 
 import torch
 
+from gensynth.baselines import check_references, load_reference, reference_facts
 from gensynth.build import build_model, calibrate_norms, deployment_form
-from gensynth.constraints import Constraints
+from gensynth.constraints import Constraints, Relative
 from gensynth.cost import cost
 from gensynth.data import ProxyData
 from gensynth.errors import GensynthError
@@ -97,8 +98,6 @@ class Inquisitor:
     def measure_references(self, names: list[str] | None = None) -> dict[str, dict[str, float]]:
         """Count (and, with proxy data, train once) the references the profile names; keep
         the facts for the rules. A study stores them, so this runs once per study."""
-        from gensynth.baselines import check_references, reference_facts
-
         train_ref = self.train_reference if self.data is not None else None
         self.reference_facts = reference_facts(self.c, train_ref, names)
         if self.data is not None:
@@ -107,8 +106,6 @@ class Inquisitor:
 
     def train_reference(self, ref: Any) -> float:
         """Proxy top-1 of a reference, trained with exactly the candidates' recipe."""
-        from gensynth.baselines import load_reference
-
         plan = load_reference(ref.name, self.c, classes=self.data.classes).plan
         torch.manual_seed(self.c.proxy.seed)
         model = build_model(plan)  # the trainable form (with BN), not the folded one
@@ -157,10 +154,7 @@ class Inquisitor:
         self._decide(a)
 
     def _cost(self, a: Assessment, ctx: dict) -> None:
-        c = cost(a.spec, self.c.deployment.resolution)
-        a.metrics.update(
-            params_m=c.params_m, macs_g=c.macs_g, peak_activation_mb=c.peak_activation_mb
-        )
+        a.metrics.update(cost(a.spec, self.c.deployment.resolution).facts())
 
     def _budgets(self, a: Assessment, ctx: dict) -> None:
         """Budgets known from the analytic cost (latency is decided once measured)."""
@@ -184,8 +178,6 @@ class Inquisitor:
     def _latency(self, a: Assessment, ctx: dict) -> None:
         """Absolute ms, or (for a relative budget) the ratio to the reference, timed
         interleaved until known to +-5 % or the verdict is certain."""
-        from gensynth.constraints import Relative
-
         d, lat = self.c.deployment, self.c.latency
         shape = (d.batch, d.channels, d.resolution, d.resolution)
         limit = self.c.budgets.latency_ms
@@ -219,8 +211,6 @@ class Inquisitor:
     def latency_reference(self, shape: tuple[int, ...]) -> Any:
         """The runner of the latency budget's reference (loaded and exported once)."""
         if self._latency_reference is None:
-            from gensynth.baselines import load_reference
-
             ref = load_reference(self.c.budgets.latency_ms.reference, self.c)
             lat = self.c.latency
             self._latency_reference = ref.runner(torch.randn(*shape), lat.backend, lat.threads)

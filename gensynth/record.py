@@ -8,7 +8,6 @@ the CLI, export and the tests all read trials through this one class.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -152,7 +151,7 @@ class TrialRecord:
 
     def copy_to(self, trial: optuna.Trial, of: int) -> None:
         """Write this (earlier) assessment onto a trial that drew the same spec."""
-        dataclasses.replace(self, duplicate_of=of).write(trial)
+        self.write(trial)
         trial.set_user_attr("duplicate_of", of)
 
 

@@ -23,6 +23,7 @@ from gensynth.plan import (
     NetPlan,
     Norm,
     Section,
+    strides,
 )
 
 
@@ -66,7 +67,7 @@ def _sections(name: str, stem: tuple, rows: list[BlockPlan], head: tuple, in_ch:
     """Stem, one stage section per resolution, head (so reports can show stages)."""
     stages: list[list[BlockPlan]] = [[]]
     for block in rows:
-        strided = any(isinstance(x, Conv) and x.stride > 1 for x in block.branches[0])
+        strided = any(strides(x) for x in block.branches[0] if not isinstance(x, BlockPlan))
         if strided and stages[-1]:
             stages.append([])
         stages[-1].append(block)

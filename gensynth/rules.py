@@ -73,9 +73,9 @@ def _columnar(f: Facts, c: Constraints) -> float:
 
 
 # --- budgets and floors ----------------------------------------------------------------------
-def _budget(metric: str, field_name: str) -> Callable[[Facts, Constraints], float | None]:
+def _budget(metric: str) -> Callable[[Facts, Constraints], float | None]:
     def violation(f: Facts, c: Constraints) -> float | None:
-        limit = getattr(c.budgets, field_name)
+        limit = getattr(c.budgets, metric)
         if isinstance(limit, Relative):
             if metric == "latency_ms":  # the paired ratio measured against that reference
                 ratio = f.metrics.get("latency_ratio")
@@ -135,7 +135,7 @@ def _budget_rule(name: str, field_name: str, unit: str, stage: str = "budgets") 
         unit,
         enabled=lambda c: getattr(c.budgets, field_name) is not None,
         describe=lambda c: _describe_limit(name, getattr(c.budgets, field_name), unit),
-        violation=_budget(field_name, field_name),
+        violation=_budget(field_name),
     )
 
 

@@ -20,6 +20,7 @@ from gensynth.constraints import Constraints
 from gensynth.errors import ExportError, GensynthWarning, StudyError, did_you_mean
 from gensynth.record import TrialRecord, read_all
 from gensynth.space import DesignSpace
+from gensynth.spec import ArchSpec
 from gensynth.utility import objective_directions
 
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -337,7 +338,7 @@ def feasible_records(study: optuna.Study) -> list[TrialRecord]:
     return [r for r in read_all(study) if r.feasible and r.state == "complete"]
 
 
-def _sign(study: optuna.Study) -> int:
+def direction_sign(study: optuna.Study) -> int:
     return 1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1
 
 
@@ -345,7 +346,7 @@ def best_value(study: optuna.Study) -> float | None:
     values = [r.values[0] for r in feasible_records(study)]
     if not values:
         return None
-    return max(values) if _sign(study) > 0 else min(values)
+    return max(values) if direction_sign(study) > 0 else min(values)
 
 
 def best_record(study: optuna.Study) -> TrialRecord | None:
@@ -357,7 +358,7 @@ def best_record(study: optuna.Study) -> TrialRecord | None:
     if len(study.directions) > 1:
         front = {t.number for t in study.best_trials}
         feasible = [r for r in feasible if r.number in front] or feasible
-    sign = _sign(study)
+    sign = direction_sign(study)
     return max(feasible, key=lambda r: sign * r.values[0])
 
 
@@ -381,15 +382,13 @@ def choose(study: optuna.Study, which: str | int = "best") -> TrialRecord:
     return record
 
 
-def trained(record: TrialRecord) -> tuple[Any, dict | None]:
+def trained(record: TrialRecord) -> tuple[ArchSpec, dict | None]:
     """The trial's spec and its stored proxy-trained weights (spec as trained), or None."""
     spec = record.arch()
     if not record.weights or not Path(record.weights).exists():
         return spec, None
     from safetensors import safe_open
     from safetensors.torch import load_file
-
-    from gensynth.spec import ArchSpec
 
     with safe_open(record.weights, "pt") as f:
         spec = ArchSpec.from_dict(json.loads(f.metadata()["spec"]))  # the proxy's classes

@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from gensynth.constraints import Constraints, Relative
+from gensynth.constraints import Constraints
 from gensynth.cost import cost
 from gensynth.references import BUILTIN, builtin_plan
 from gensynth.rules import RULES, Facts, violations
@@ -72,8 +72,7 @@ def survey(space: DesignSpace, c: Constraints, samples: int = 2000, seed: int = 
 def _spec_only(
     spec: ArchSpec, c: Constraints, refs: dict, metrics: dict | None
 ) -> dict[str, float]:
-    k = cost(spec, c.deployment.resolution)
-    m = {"params_m": k.params_m, "macs_g": k.macs_g, "peak_activation_mb": k.peak_activation_mb}
+    m = cost(spec, c.deployment.resolution).facts()
     if metrics is not None:
         for key, value in m.items():
             metrics[key].append(value)
@@ -86,15 +85,8 @@ def _reference_facts(c: Constraints) -> dict[str, dict[str, float]]:
     out = {}
     for name in c.references():
         if name in BUILTIN:
-            k = cost(
-                builtin_plan(name, c.deployment.classes, c.deployment.channels),
-                c.deployment.resolution,
-            )
-            out[name] = {
-                "params_m": k.params_m,
-                "macs_g": k.macs_g,
-                "peak_activation_mb": k.peak_activation_mb,
-            }
+            plan = builtin_plan(name, c.deployment.classes, c.deployment.channels)
+            out[name] = cost(plan, c.deployment.resolution).facts()
     return out
 
 
@@ -138,9 +130,3 @@ def space_size(space: DesignSpace) -> int:
 def describe_limits(c: Constraints) -> dict[str, str]:
     """Each enabled spec-only rule and budget, in words (for the table)."""
     return {r.name: r.describe(c) for r in RULES if r.stage in SPEC_ONLY and r.enabled(c)}
-
-
-def uses_unknown_reference(c: Constraints) -> list[str]:
-    """Relative budgets whose reference is not a built-in (not decided in a dry run)."""
-    limits = [getattr(c.budgets, f) for f in ("params_m", "macs_g", "peak_activation_mb")]
-    return [x.reference for x in limits if isinstance(x, Relative) and x.reference not in BUILTIN]
