@@ -11,6 +11,7 @@ from typing import Any
 from gensynth.errors import ConfigError, did_you_mean
 from gensynth.references import BUILTIN, SOURCE_KINDS
 from gensynth.schema import Reader, read_document
+from gensynth.spec import LIMITS
 from gensynth.units import OBJECTIVES, content_hash
 
 BACKENDS = ("torch", "onnxruntime")
@@ -191,8 +192,8 @@ def constraints_from_dict(
 def _deployment(r: Reader) -> Deployment:
     d = Deployment(
         r.int("resolution", 224, low=8, high=4096),
-        r.int("channels", 3, low=1),
-        r.int("classes", 1000, low=1),
+        r.int("channels", 3, low=1, high=LIMITS["in_channels"][1]),
+        r.int("classes", 1000, low=1, high=LIMITS["num_classes"][1]),
         r.int("batch", 1, low=1, high=1024),
     )
     r.done()
@@ -201,6 +202,12 @@ def _deployment(r: Reader) -> Deployment:
 
 def _utility(r: Reader) -> Utility:
     kind = r.choice("kind", ("netscore", "pareto"), "netscore")
+    r.check(
+        "objectives",
+        kind == "pareto" or not r.has("objectives"),
+        "only a pareto utility has objectives (netscore is one number): set kind: pareto "
+        "or remove them",
+    )
     objectives = r.list("objectives", ["accuracy", "latency_ms"], min_len=1)
     for i, name in enumerate(objectives):
         r.check(
@@ -209,6 +216,8 @@ def _utility(r: Reader) -> Utility:
             f"must be one of: "
             f"{', '.join(OBJECTIVES)}, got {name!r}{did_you_mean(name, OBJECTIVES)}",
         )
+    for i, name in enumerate(objectives):
+        r.check(f"objectives[{i}]", objectives.index(name) == i, f"repeats {name!r}: name it once")
     r.check(
         "objectives",
         kind != "pareto" or len(objectives) >= 2,
@@ -216,9 +225,9 @@ def _utility(r: Reader) -> Utility:
     )
     u = Utility(
         kind,
-        r.float("alpha", 2.0, low=0.0),
-        r.float("beta", 0.5, low=0.0),
-        r.float("gamma", 0.5, low=0.0),
+        r.float("alpha", 2.0, low=0.0, high=100.0),
+        r.float("beta", 0.5, low=0.0, high=100.0),
+        r.float("gamma", 0.5, low=0.0, high=100.0),
         r.choice("macs_unit", ("G", "M"), "G"),
         tuple(objectives),
     )
@@ -231,7 +240,8 @@ def _rules(r: Reader) -> Rules:
     min_stages, min_columns = None, 2
     if columnar is not False:
         c = Reader(columnar, r.source, r.key_path("columnar"), r.error)
-        min_stages, min_columns = c.int("min_stages", 2, low=1), c.int("min_columns", 2, low=2)
+        min_stages = c.int("min_stages", 2, low=1, high=LIMITS["stages"][1])
+        min_columns = c.int("min_columns", 2, low=2, high=LIMITS["stage.columns"][1])
         c.done()
     aads = _optional(r, "aads", "min_fraction", 0.75, low=0.0, high=1.0)
     floor = _floor(r)
@@ -283,7 +293,7 @@ def _limit(r: Reader, key: str) -> Limit | None:
     `{speedup: S, over: REF}` (at least S x the reference's throughput)."""
     value = r.raw(key, None)
     if not isinstance(value, dict):
-        return r.float(key, None, low=0.0, low_open=True)
+        return r.float(key, None, low=0.0, low_open=True, high=1e9)
     child = r.child(key)
     if key == "latency_ms" and ("speedup" in value or "over" in value):
         limit = Relative(
@@ -309,6 +319,9 @@ def _reference(r: Reader, key: str) -> str:
             f"must be KIND:PATH with KIND one of: "
             f"{', '.join(SOURCE_KINDS)}, got {name!r}{did_you_mean(kind, SOURCE_KINDS)}",
         )
+        if kind != "timm":  # a file, relative to the constraints file
+            where = _beside(r, rest)
+            r.check(key, Path(where).is_file(), f"file not found: {where}, got {name!r}")
     else:
         r.check(
             key,
@@ -330,9 +343,18 @@ def _latency(r: Reader) -> LatencyConfig:
     return lat
 
 
+def _beside(r: Reader, path: str) -> str:
+    """A path written in the file, resolved against the file's folder (as a seed or a
+    reference is): the same file is found whatever the working directory."""
+    if not r.source or Path(path).is_absolute():
+        return path
+    return str(Path(r.source).parent / path)
+
+
 def _proxy(r: Reader) -> Proxy:
     dataset = r.choice("dataset", DATASETS, "digits")
     path = r.str("path", None)
+    path = path and _beside(r, path)
     r.check(
         "path",
         dataset == "digits" or path is not None,
@@ -352,11 +374,11 @@ def _proxy(r: Reader) -> Proxy:
         schedule=r.choice("schedule", ("cosine", "constant"), "cosine"),
         label_smoothing=r.float("label_smoothing", 0.0, low=0.0, high=0.99),
         val_fraction=r.float("val_fraction", 0.25, low=0.0, low_open=True, high=0.9),
-        max_images=r.int("max_images", None, low=10),
+        max_images=r.int("max_images", None, low=10, high=10**9),
         augment_shift=augment.int("shift", 2, low=0, high=64),
         augment_flip=augment.bool("flip", False),
         threads=r.int("threads", 2, low=1, high=256),
-        seed=r.int("seed", 0, low=0),
+        seed=r.int("seed", 0, low=0, high=2**32 - 1),  # numpy's seed range
         shift_consistency=r.bool("shift_consistency", False),
     )
     augment.done()

@@ -22,6 +22,8 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 IDX_MAX_BYTES = 2**31  # refuse headers that announce more than 2 GiB
+IMAGE_MAX_PIXELS = 4096 * 4096  # per image file: larger ones are refused before decoding
+MAX_CLASSES = 100_000  # the spec's num_classes limit
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,15 @@ def _folder(path: Path, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     for label, d in enumerate(class_dirs):
         for f in sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             try:
-                with Image.open(f) as im:
+                with Image.open(f) as im:  # reads the header only; decoding comes after the check
+                    if im.width * im.height > IMAGE_MAX_PIXELS:
+                        raise DataError(
+                            f"{f}: {im.width}x{im.height} pixels is more than the "
+                            f"{IMAGE_MAX_PIXELS} a proxy image may have (a decompression bomb?)"
+                        )
                     rgb = im.convert("RGB").resize((resolution, resolution))
                     images.append(np.asarray(rgb, np.float32))
-            except (UnidentifiedImageError, OSError) as exc:
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
                 raise DataError(f"{f}: cannot read image ({exc})") from None
             labels.append(label)
     if not images:
@@ -278,6 +285,8 @@ def _idx_array(path: Path) -> np.ndarray:
 
 
 def _nchw(images: np.ndarray, path: Path) -> np.ndarray:
+    if not (np.issubdtype(images.dtype, np.number) or images.dtype == bool):
+        raise DataError(f"{path}: images must be numbers, got dtype {images.dtype}")
     images = np.asarray(images, np.float32)
     if images.ndim == 3:
         images = images[:, None]
@@ -293,10 +302,18 @@ def _nchw(images: np.ndarray, path: Path) -> np.ndarray:
 
 def _check(images: np.ndarray, labels: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
     labels = np.asarray(labels).reshape(-1)
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+            raise DataError(f"{path}: labels must be whole class numbers (found NaN or fractions)")
+        labels = labels.astype(np.int64)
+    elif labels.dtype.kind not in "iuUSb":  # integers, bools, or class names
+        raise DataError(f"{path}: labels must be integers or class names, got dtype {labels.dtype}")
     if len(images) != len(labels):
         raise DataError(f"{path}: {len(images)} images but {len(labels)} labels")
     if len(np.unique(labels)) < 2:
         raise DataError(f"{path}: needs at least 2 classes, found {len(np.unique(labels))}")
+    if len(np.unique(labels)) > MAX_CLASSES:
+        raise DataError(f"{path}: more than {MAX_CLASSES} classes in the labels")
     if not np.isfinite(images).all():
         raise DataError(f"{path}: images contain NaN or infinite values")
     return images, labels

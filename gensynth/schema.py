@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ class Reader:
     ) -> None:
         self.source, self.path, self.error = source, path, error
         if not isinstance(data, dict):
-            self.fail("", f"must be a mapping, got {_show(data)}")
+            self.fail("", f"must be a mapping, got {show_value(data)}")
         self.data: dict[str, Any] = data
         self.used: set[str] = set()
 
@@ -57,7 +58,8 @@ class Reader:
         if key in self.data:
             return self.data[key]
         if default is _MISSING:
-            self.fail(key, "is required but missing")
+            strays = [k for k in self.data if isinstance(k, str) and k not in self.used]
+            self.fail(key, f"is required but missing{did_you_mean(key, strays, found=True)}")
         return default
 
     def int(
@@ -67,7 +69,7 @@ class Reader:
         if value is None and default is None:
             return None  # type: ignore[return-value]
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"must be an integer, got {_show(value)}")
+            self.fail(key, f"must be an integer, got {show_value(value)}")
         self._bounds(key, value, low, high)
         return value
 
@@ -83,18 +85,18 @@ class Reader:
         if value is None and default is None:
             return None  # type: ignore[return-value]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(key, f"must be a number, got {_show(value)}")
-        if value != value:  # NaN
-            self.fail(key, f"must be a number, got {_show(value)}")
+            self.fail(key, f"must be a number, got {show_value(value)}")
+        if not math.isfinite(value):  # NaN, .inf: never a meaningful limit or setting
+            self.fail(key, f"must be a finite number, got {show_value(value)}")
         if low_open and low is not None and value <= low:
-            self.fail(key, f"must be > {low}, got {_show(value)}")
+            self.fail(key, f"must be > {low}, got {show_value(value)}")
         self._bounds(key, value, None if low_open else low, high)
         return float(value)
 
     def bool(self, key: str, default: Any = _MISSING) -> bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
-            self.fail(key, f"must be true or false, got {_show(value)}")
+            self.fail(key, f"must be true or false, got {show_value(value)}")
         return value
 
     def str(self, key: str, default: Any = _MISSING) -> str:
@@ -102,7 +104,7 @@ class Reader:
         if value is None and default is None:
             return None  # type: ignore[return-value]
         if not isinstance(value, str) or not value:
-            self.fail(key, f"must be a non-empty string, got {_show(value)}")
+            self.fail(key, f"must be a non-empty string, got {show_value(value)}")
         return value
 
     def name(self, key: str, default: Any = _MISSING) -> str:
@@ -110,7 +112,7 @@ class Reader:
         value = self.str(key, default)
         problem = name_problem(value)
         if problem:
-            self.fail(key, f"{problem}, got {_show(value)}")
+            self.fail(key, f"{problem}, got {show_value(value)}")
         return value
 
     def choice(self, key: str, choices: Sequence[str], default: Any = _MISSING) -> str:
@@ -118,7 +120,9 @@ class Reader:
         if value not in choices:
             expected = ", ".join(choices)
             self.fail(
-                key, f"must be one of: {expected}, got {_show(value)}{did_you_mean(value, choices)}"
+                key,
+                f"must be one of: {expected}, got {show_value(value)}"
+                f"{did_you_mean(value, choices)}",
             )
         return value
 
@@ -129,7 +133,7 @@ class Reader:
     def list(self, key: str, default: Any = _MISSING, min_len: int = 0) -> list[Any]:
         value = self.raw(key, default)
         if not isinstance(value, list):
-            self.fail(key, f"must be a list, got {_show(value)}")
+            self.fail(key, f"must be a list, got {show_value(value)}")
         if len(value) < min_len:
             self.fail(key, f"must have at least {min_len} item(s), got {len(value)}")
         return value
@@ -157,9 +161,9 @@ class Reader:
 
     def _bounds(self, key: str, value: float, low: float | None, high: float | None) -> None:
         if low is not None and value < low:
-            self.fail(key, f"must be >= {low}, got {_show(value)}")
+            self.fail(key, f"must be >= {low}, got {show_value(value)}")
         if high is not None and value > high:
-            self.fail(key, f"must be <= {high}, got {_show(value)}")
+            self.fail(key, f"must be <= {high}, got {show_value(value)}")
 
 
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -178,7 +182,7 @@ def name_problem(name: str) -> str:
     return ""
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     """A short, unambiguous rendering of a received value for messages: bounded however
     large or deeply nested the value is (reprlib never renders more than it prints)."""
     import reprlib
@@ -196,9 +200,14 @@ def read_document(path: str | Path, error: type[Exception], kind: str) -> tuple[
     """Read and parse a JSON/YAML file: (data, text); errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"{path}: cannot read {kind} file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            f"save the {kind} file as UTF-8"
+        ) from None
     return parse_text(text, path, error), text
 
 

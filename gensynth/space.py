@@ -7,14 +7,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gensynth.errors import ConfigError
-from gensynth.schema import Reader, read_document
+from gensynth.errors import ConfigError, SpecError
+from gensynth.schema import Reader, read_document, show_value
 from gensynth.spec import (
     BLOCKS,
     DOWNSAMPLES,
     ENTRIES,
     GATES,
     INTERACTIONS,
+    LIMITS,
     STEM_CONV_DOWNSAMPLES,
     ArchSpec,
     Head,
@@ -165,12 +166,15 @@ def load_space(path: str | Path) -> DesignSpace:
     if seed_file:
         seed_path = path.parent / seed_file
         r.check("seed", seed_path.is_file(), f"file not found: {seed_path}, got {seed_file!r}")
-        seed = load_spec(seed_path)
+        try:
+            seed = load_spec(seed_path)
+        except SpecError as exc:
+            raise ConfigError(f"{path}: seed: {exc}") from None
     stages = r.child("stages", {})
-    count = _domain(stages, "count", (None, IntRange(2, 4)), integers_only=True)
+    count = _domain(stages, "count", (None, IntRange(2, 4)), "stages", integers_only=True)
     default_widths = DesignSpace.stage_widths
     widths = tuple(
-        _int_range(w)
+        _int_range(w, "stage.width")
         for w in stages.children("width", [asdict(w) for w in default_widths], min_len=1)
     )
     stages.check(
@@ -184,9 +188,9 @@ def load_space(path: str | Path) -> DesignSpace:
         seed=seed,
         stage_count=count,
         stage_widths=widths,
-        stage=_section(stages, STAGE_OPTIONS, skip={"count", "width"}),
-        stem=_section(r.child("stem", {}), STEM_OPTIONS),
-        head=_section(r.child("head", {}), HEAD_OPTIONS),
+        stage=_section(stages, STAGE_OPTIONS, "stage", skip={"count", "width"}),
+        stem=_section(r.child("stem", {}), STEM_OPTIONS, "stem"),
+        head=_section(r.child("head", {}), HEAD_OPTIONS, "head"),
     )
     r.done()
     if seed is not None:
@@ -195,17 +199,25 @@ def load_space(path: str | Path) -> DesignSpace:
 
 
 def _section(
-    r: Reader, options: dict[str, tuple[tuple | None, Domain]], skip: set[str] = frozenset()
+    r: Reader,
+    options: dict[str, tuple[tuple | None, Domain]],
+    section: str,
+    skip: set[str] = frozenset(),
 ) -> dict[str, Domain]:
-    result = {key: _domain(r, key, option) for key, option in options.items()}
+    result = {key: _domain(r, key, option, f"{section}.{key}") for key, option in options.items()}
     r.done(allowed_extra=lambda k: k in skip)
     return result
 
 
 def _domain(
-    r: Reader, key: str, option: tuple[tuple | None, Domain], integers_only: bool = False
+    r: Reader,
+    key: str,
+    option: tuple[tuple | None, Domain],
+    limit: str,
+    integers_only: bool = False,
 ) -> Domain:
-    """A list of choices, a single value, or an integer range {low, high, step, log}."""
+    """A list of choices, a single value, or an integer range {low, high, step, log}; integers
+    within the spec's `LIMITS` for the field."""
     allowed, default = option
     value = r.raw(key, None)
     if value is None and not r.has(key):
@@ -216,7 +228,7 @@ def _domain(
             allowed is None,
             f"must be a list of choices from: {', '.join(map(str, allowed or ()))}, got {value!r}",
         )
-        return _int_range(r.child(key))
+        return _int_range(r.child(key), limit)
     r.check(key, not integers_only, f"must be a range {{low: .., high: ..}}, got {value!r}")
     choices = tuple(value) if isinstance(value, list) else (value,)
     r.check(key, len(choices) > 0, "must list at least one choice, got []")
@@ -231,14 +243,19 @@ def _domain(
             r.check(
                 key,
                 isinstance(choice, int) and not isinstance(choice, bool) and choice >= 1,
-                f"item {i} must be a positive integer, got {choice!r}",
+                f"item {i} must be a positive integer, got {show_value(choice)}",
+            )
+            most = LIMITS.get(limit, (1, None))[1]
+            r.check(
+                key, most is None or choice <= most, f"item {i} must be <= {most}, got {choice}"
             )
     return choices
 
 
-def _int_range(r: Reader) -> IntRange:
-    low = r.int("low", low=1)
-    high = r.int("high", low=1)
+def _int_range(r: Reader, limit: str) -> IntRange:
+    least, most = LIMITS.get(limit, (1, None))
+    low = r.int("low", low=least, high=most)
+    high = r.int("high", low=least, high=most)
     r.check("high", high >= low, f"must be >= low={low}, got {high}")
     step, log = r.int("step", 1, low=1), r.bool("log", False)
     r.check("step", not (log and step != 1), f"must be 1 when log is true, got {step}")

@@ -21,6 +21,31 @@ DOWNSAMPLES = ("blur", "avg", "maxblur", "strided_conv", "strided_pointwise")
 AADS_KINDS = frozenset({"blur", "avg", "maxblur"})
 # The stem conv may be strided itself or run at stride 1 followed by a pooling condenser.
 STEM_CONV_DOWNSAMPLES = ("strided_conv", "blur", "avg", "maxblur")
+# Sane bounds of every integer field, shared by specs and design spaces: far beyond any
+# network an edge search wants, small enough that a typo (depth: 100000000) is refused at once.
+LIMITS: dict[str, tuple[int, int]] = {
+    "in_channels": (1, 64),
+    "num_classes": (1, 100_000),
+    "stages": (1, 16),
+    "stem.width": (1, 4096),
+    "stem.columns": (1, 512),
+    "stem.blur_size": (1, 7),
+    "stage.width": (1, 8192),
+    "stage.columns": (1, 1024),
+    "stage.depth": (1, 64),
+    "stage.expansion": (1, 8),
+    "stage.stride": (1, 2),
+    "stage.reduction": (1, 1024),
+    "stage.blur_size": (1, 7),
+    "head.width": (1, 16384),
+}
+
+
+def _bounded(r: Reader, key: str, limit: str, default: Any = ...) -> int:
+    low, high = LIMITS[limit]
+    if default is ...:
+        return r.int(key, low=low, high=high)
+    return r.int(key, default, low=low, high=high)
 
 
 @dataclass(frozen=True)
@@ -129,10 +154,17 @@ def validate(spec: ArchSpec) -> None:
 
 def _read_spec(r: Reader, construct: bool = True) -> ArchSpec:
     name = r.str("name", "unnamed")
-    in_channels = r.int("in_channels", 3, low=1)
-    num_classes = r.int("num_classes", 1000, low=1)
+    in_channels = _bounded(r, "in_channels", "in_channels", 3)
+    num_classes = _bounded(r, "num_classes", "num_classes", 1000)
     stem = _read_stem(r.child("stem", {}))
-    stages = tuple(_read_stage(s) for s in r.children("stages", min_len=1))
+    stage_readers = r.children("stages", min_len=1)
+    most = LIMITS["stages"][1]
+    r.check(
+        "stages",
+        len(stage_readers) <= most,
+        f"must have at most {most} stages, got {len(stage_readers)}",
+    )
+    stages = tuple(_read_stage(s) for s in stage_readers)
     head = _read_head(r.child("head", {}))
     r.done()
     if not construct:
@@ -141,26 +173,26 @@ def _read_spec(r: Reader, construct: bool = True) -> ArchSpec:
 
 
 def _read_stem(r: Reader) -> Stem:
-    width = r.int("width", 32, low=1)
-    columns = r.int("columns", 4, low=1)
+    width = _bounded(r, "width", "stem.width", 32)
+    columns = _bounded(r, "columns", "stem.columns", 4)
     r.check("width", width % columns == 0, f"must be divisible by columns={columns}, got {width}")
     stem = Stem(
         width,
         columns,
         r.choice("conv_downsample", STEM_CONV_DOWNSAMPLES, "strided_conv"),
         r.choice("downsample", (*DOWNSAMPLES, "none"), "avg"),
-        r.int("blur_size", 3, low=1, high=7),
+        _bounded(r, "blur_size", "stem.blur_size", 3),
     )
     r.done()
     return stem
 
 
 def _read_stage(r: Reader) -> Stage:
-    width, columns = r.int("width", low=1), r.int("columns", low=1)
+    width, columns = _bounded(r, "width", "stage.width"), _bounded(r, "columns", "stage.columns")
     r.check("columns", columns <= width, f"must be <= width={width}, got {columns}")
     r.check("width", width % columns == 0, f"must be divisible by columns={columns}, got {width}")
     block = r.choice("block", BLOCKS, "basic")
-    expansion = r.int("expansion", 1, low=1, high=8)
+    expansion = _bounded(r, "expansion", "stage.expansion", 1)
     r.check(
         "expansion",
         block == "bottleneck" or expansion == 1,
@@ -168,23 +200,25 @@ def _read_stage(r: Reader) -> Stage:
     )
     stage = Stage(
         width=width,
-        depth=r.int("depth", low=1),
+        depth=_bounded(r, "depth", "stage.depth"),
         columns=columns,
         block=block,
         entry=r.choice("entry", ENTRIES, "dcac"),
         interaction=r.choice("interaction", INTERACTIONS, "isolated"),
-        stride=r.int("stride", 1, low=1, high=2),
+        stride=_bounded(r, "stride", "stage.stride", 1),
         downsample=r.choice("downsample", DOWNSAMPLES, "blur"),
         expansion=expansion,
         gate=r.choice("gate", GATES, "softmax"),
-        reduction=r.int("reduction", 4, low=1),
-        blur_size=r.int("blur_size", 3, low=1, high=7),
+        reduction=_bounded(r, "reduction", "stage.reduction", 4),
+        blur_size=_bounded(r, "blur_size", "stage.blur_size", 3),
     )
     r.done()
     return stage
 
 
 def _read_head(r: Reader) -> Head:
-    head = Head(r.int("width", None, low=1), r.float("dropout", 0.0, low=0.0, high=0.95))
+    head = Head(
+        _bounded(r, "width", "head.width", None), r.float("dropout", 0.0, low=0.0, high=0.95)
+    )
     r.done()
     return head

@@ -53,7 +53,7 @@ class ExploreConfig:
     def __post_init__(self) -> None:
         from gensynth.schema import name_problem
 
-        name = self.study or self.constraints.name
+        name = self.constraints.name if self.study is None else self.study
         if name_problem(name):
             raise StudyError(f"--study: {name_problem(name)}, got {name!r}")
         object.__setattr__(self, "study", name)
