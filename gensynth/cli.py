@@ -460,17 +460,15 @@ def _summary(
         + ", ".join(f"{v} {k}" for k, v in sorted(found.items()))
         + f"); {counted} assessed, {screened} screened out by spec-only rules and budgets"
     )
-    if (
-        counted < cfg.trials
-        and cfg.timeout is None
-        and not interrupted
-        and study.user_attrs.get("runs")
-    ):
-        run = study.user_attrs["runs"][-1]
+    from gensynth.record import runs_of
+
+    runs = runs_of(records)
+    if counted < cfg.trials and cfg.timeout is None and not interrupted and runs:
+        run = runs[-1]
         click.echo(
             f"stopped before {cfg.trials} assessed trials: the last run drew "
-            f"{run.get('drawn', '?')} candidates and the profile's spec-only rules "
-            f"and budgets rejected {run.get('screened', '?')} of them; loosen them, "
+            f"{run['drawn']} candidates and the profile's spec-only rules "
+            f"and budgets rejected {run['screened']} of them; loosen them, "
             f"or widen the design space"
         )
     if best is None:

@@ -28,6 +28,7 @@ from gensynth.study import (
     open_storage,
     open_study,
     requeue_interrupted,
+    stale,
     weights_dir,
 )
 from gensynth.utility import objective_directions, placeholder
@@ -54,24 +55,48 @@ class Progress:
 
 
 # --- the objective ---------------------------------------------------------------------
-class Objective:
-    """One trial: sample a spec, assess it (once per distinct spec), record everything."""
+class _Duplicate(Exception):
+    """The spec was assessed (or is being assessed) by another trial: copy that one."""
 
-    def __init__(self, cfg: ExploreConfig, inquisitor: Inquisitor) -> None:
-        self.cfg, self.inquisitor = cfg, inquisitor
+    def __init__(self, earlier: FrozenTrial) -> None:
+        self.earlier = earlier
+
+
+class _Surplus(Exception):
+    """Every --trials slot is taken by trials ahead of this one."""
+
+
+CLAIM_POLL_S = 0.5  # how often a claimed candidate re-reads the study while it waits
+
+
+class Objective:
+    """One trial: sample a spec, screen it, claim a slot, assess it (once per distinct
+    spec across every process on the study), record everything."""
+
+    def __init__(self, cfg: ExploreConfig, inquisitor: Inquisitor, run: str = "") -> None:
+        self.cfg, self.inquisitor, self.run = cfg, inquisitor, run
         self.directions = objective_directions(cfg.constraints.utility)
         self.weights_dir = weights_dir(cfg.storage, cfg.study)
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("run", self.run)
         spec = self.inquisitor.deployed(
             self.cfg.space.sample(trial, name=f"{self.cfg.study}-t{trial.number}")
         )
-        earlier = _assessed(trial.study, spec.hash)
+        earlier = _assessed(trial.study.get_trials(deepcopy=False), spec.hash, trial.number)
         if earlier is not None:
             return self._copy(trial, earlier)
         report = None if len(self.directions) > 1 else _reporter(trial)
-        a = self.inquisitor.assess(spec, report)
+        try:
+            a = self.inquisitor.assess(spec, report, gate=lambda: self._claim(trial, spec.hash))
+        except _Duplicate as d:
+            return self._copy(trial, d.earlier)
+        except _Surplus:
+            trial.set_user_attr("status", "surplus")
+            trial.set_user_attr("reason", f"the study already holds {self.cfg.trials} trials")
+            trial.study.stop()
+            raise optuna.TrialPruned("surplus") from None
         TrialRecord.of(a).write(trial)
         if a.status == "pruned":
             raise optuna.TrialPruned(a.reason)
@@ -79,6 +104,28 @@ class Objective:
             trial.set_user_attr("weights", self._save_weights(a))
         values = objective_values(a.metrics, self.cfg.constraints, self.directions)
         return values[0] if len(values) == 1 else values
+
+    def _claim(self, trial: optuna.Trial, spec_hash: str) -> None:
+        """Before anything is built: wait until this trial surely has a --trials slot and
+        no other trial is assessing the same spec, then return (or raise _Duplicate /
+        _Surplus). Trials ahead (lower numbers, still running) have the first claim, so
+        processes on one study never finish more than --trials counted trials together,
+        and the lowest-numbered of several trials with the same spec is the one trained."""
+        trial.set_user_attr("hash", spec_hash)
+        mine = trial.number
+        while True:
+            trials = trial.study.get_trials(deepcopy=False)
+            earlier = _assessed(trials, spec_hash, mine)
+            if earlier is not None:
+                raise _Duplicate(earlier)
+            done = sum(TrialRecord.read(t).counted for t in trials if t.state in DONE_STATES)
+            if done >= self.cfg.trials:
+                raise _Surplus()
+            ahead = [t for t in trials if t.number < mine and _running(t)]
+            twin = any(t.user_attrs.get("hash") == spec_hash for t in ahead)
+            if not twin and done + len(ahead) < self.cfg.trials:
+                return
+            time.sleep(CLAIM_POLL_S)
 
     def _copy(self, trial: optuna.Trial, earlier: FrozenTrial) -> float | list[float]:
         TrialRecord.read(earlier).copy_to(trial, earlier.number)
@@ -108,6 +155,15 @@ class Objective:
         return str(path.resolve())
 
 
+def _running(t: FrozenTrial) -> bool:
+    """Running, and not left behind by a dead process of this host (or by this process: it
+    runs one trial at a time, and `_claim` asks for the trials before its own)."""
+    if t.state != optuna.trial.TrialState.RUNNING:
+        return False
+    host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+    return not (host == socket.gethostname() and pid.isdigit() and stale(int(pid)))
+
+
 def _reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
     def report(epoch: int, accuracy: float) -> bool:
         trial.report(accuracy, epoch)
@@ -116,10 +172,15 @@ def _reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
     return report
 
 
-def _assessed(study: optuna.Study, spec_hash: str) -> FrozenTrial | None:
-    """The finished trial that already assessed this spec, if any."""
-    for t in study.get_trials(deepcopy=False, states=DONE_STATES):
-        if t.user_attrs.get("hash") == spec_hash:
+def _assessed(trials: list[FrozenTrial], spec_hash: str, mine: int) -> FrozenTrial | None:
+    """The finished trial (another one) that already assessed this spec, if any."""
+    for t in trials:
+        if (
+            t.number != mine
+            and t.state in DONE_STATES
+            and t.user_attrs.get("hash") == spec_hash
+            and t.user_attrs.get("status") not in (None, "surplus")
+        ):
             return t
     return None
 
@@ -186,6 +247,7 @@ def explore(
     """
     study = open_study(cfg)
     started, started_done = time.time(), counted(study)
+    run = f"{socket.gethostname()}:{os.getpid()}@{started:.0f}"  # names this run's trials
     remaining = cfg.trials - started_done
     if remaining > 0:
         inquisitor = inquisitor or make_inquisitor(cfg.constraints, device=cfg.device)
@@ -195,14 +257,14 @@ def explore(
         searching = time.time()  # progress and ETA count from here: references are done
         try:
             if cfg.workers > 1:
-                _run_workers(cfg, study, on_progress, searching, started_done)
+                _run_workers(cfg, study, on_progress, searching, started_done, run)
             else:
-                _run_here(cfg, study, inquisitor, remaining, on_progress, searching, started_done)
+                _run_here(
+                    cfg, study, inquisitor, remaining, on_progress, searching, started_done, run
+                )
         except KeyboardInterrupt:
             requeue_interrupted(study)  # the interrupted trial runs again on resume
             raise
-        finally:
-            _log_run(study, started, started_done)
     found = best_value(study) is not None
     if found and (cfg.confirm or (cfg.compare and _stale_comparison(study))):
         inquisitor = inquisitor or make_inquisitor(cfg.constraints, device=cfg.device)
@@ -261,6 +323,7 @@ def _run_here(
     on_progress: Callable[[Progress], None] | None,
     started: float,
     started_done: int,
+    run: str,
 ) -> None:
     first = len(study.get_trials(deepcopy=False))
 
@@ -274,7 +337,7 @@ def _run_here(
 
     _optimize(
         study,
-        Objective(cfg, inquisitor),
+        Objective(cfg, inquisitor, run),
         remaining * SCREEN_BOUND,  # bounded: a profile that rejects everything ends
         cfg,
         [tick],
@@ -295,12 +358,15 @@ def _run_workers(
     on_progress: Callable[[Progress], None] | None,
     started: float,
     started_done: int,
+    run: str,
 ) -> None:
-    """N local processes on the same storage; this process only watches and reports."""
+    """N local processes on the same storage; this process only watches and reports.
+    Each worker exits when this process dies (even by kill -9): no orphans."""
     ctx = multiprocessing.get_context("spawn")
     level = optuna.logging.get_verbosity()
     procs = [
-        ctx.Process(target=_worker, args=(cfg, i, level), daemon=False) for i in range(cfg.workers)
+        ctx.Process(target=_worker, args=(cfg, i, level, run, os.getpid()), daemon=False)
+        for i in range(cfg.workers)
     ]
     for p in procs:
         p.start()
@@ -342,9 +408,12 @@ class _StopWhenCounted:
             study.stop()
 
 
-def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
+def _worker(cfg: ExploreConfig, index: int, log_level: int, run: str, parent: int) -> None:
+    import threading
+
     import torch
 
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     optuna.logging.set_verbosity(log_level)  # this process is ours: the parent's setting
     threads = max(1, cfg.constraints.proxy.threads // cfg.workers)
     proxy = dataclasses.replace(cfg.constraints.proxy, threads=threads)
@@ -361,29 +430,16 @@ def _worker(cfg: ExploreConfig, index: int, log_level: int) -> None:
         return
     _optimize(
         study,
-        Objective(cfg, make_inquisitor(c, study.user_attrs.get("references"), cfg.device)),
+        Objective(cfg, make_inquisitor(c, study.user_attrs.get("references"), cfg.device), run),
         cfg.trials * SCREEN_BOUND,
         cfg,
         [_StopWhenCounted(cfg.trials)],
     )
 
 
-def _log_run(study: optuna.Study, started: float, started_done: int) -> None:
-    """Append this run to the study's run log: wall time, counted, drawn, screened."""
-    runs = list(study.user_attrs.get("runs", []))
-    records = read_all(study)
-    mine = [
-        r
-        for r, t in zip(records, study.get_trials(deepcopy=False), strict=True)
-        if t.datetime_start is not None and t.datetime_start.timestamp() >= started - 1
-    ]
-    runs.append(
-        {
-            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-            "seconds": round(time.time() - started, 1),
-            "trials": sum(r.counted for r in records) - started_done,
-            "drawn": len(mine),
-            "screened": sum(r.screened for r in mine),
-        }
-    )
-    study.set_user_attr("runs", runs)
+def _exit_with(parent: int, poll_s: float = 0.5) -> None:
+    """Exit this worker as soon as its parent is gone (re-parented: getppid changes). Its
+    running trial stays RUNNING and is recovered (enqueued again) by the next run."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    os._exit(3)

@@ -16,7 +16,14 @@ from gensynth.cost import cost
 from gensynth.data import ProxyData
 from gensynth.errors import GensynthError
 from gensynth.latency import measure_latency, measure_paired
-from gensynth.rules import STAGES, Facts, aads_fraction, strided_pointwise_count, violations
+from gensynth.rules import (
+    BUILD_STAGE,
+    STAGES,
+    Facts,
+    aads_fraction,
+    strided_pointwise_count,
+    violations,
+)
 from gensynth.spec import ArchSpec
 from gensynth.train import Report, train
 from gensynth.units import unit
@@ -116,12 +123,18 @@ class Inquisitor:
         return spec.replace(in_channels=d.channels, num_classes=d.classes)
 
     def assess(
-        self, spec: ArchSpec, report: Report | None = None, keep_going: bool = False
+        self,
+        spec: ArchSpec,
+        report: Report | None = None,
+        keep_going: bool = False,
+        gate: Callable[[], None] | None = None,
     ) -> Assessment:
         """Run the stages in order; stop at the first violated rule or failure.
 
         With ``keep_going`` a violated rule does not stop the later stages (for `check`);
-        failures and pruning still do. The search never keeps going.
+        failures and pruning still do. The search never keeps going. ``gate`` is called
+        once, after what the spec alone decides and before the network is first built (the
+        search claims its trial slot there); what it raises propagates.
         """
         a, ctx = Assessment(self.deployed(spec)), {"report": report}
         steps: list[Callable[[Assessment, dict], None]] = [
@@ -133,6 +146,8 @@ class Inquisitor:
             self._accuracy,
         ]
         for name, step in zip(STAGES, steps, strict=True):
+            if name == BUILD_STAGE and gate is not None:
+                gate()
             a.stage, start = name, time.perf_counter()
             try:
                 step(a, ctx)

@@ -8,21 +8,22 @@ the CLI, export and the tests all read trials through this one class.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from gensynth.rules import SCREEN_STAGES
 from gensynth.spec import ArchSpec
 
 if TYPE_CHECKING:  # reading records needs no torch; only making them does
     from gensynth.inquisitor import Assessment
 
-STATUSES = ("feasible", "infeasible", "failed", "pruned", "running", "waiting")
-# Stages decided by the spec alone: a candidate stopped here is screened, not counted
-# toward --trials (the sampler still learns from it).
-SCREEN_STAGES = ("structure", "cost", "budgets")
+STATUSES = ("feasible", "infeasible", "failed", "pruned", "surplus", "running", "waiting")
+# surplus: a candidate that found every --trials slot taken by trials ahead of it (several
+# processes on one study) and stopped before building anything; not counted.
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 # Flat numeric attributes beside the nested record: sortable in optuna-dashboard.
 FLAT = (
@@ -61,11 +62,20 @@ class TrialRecord:
     seconds: float | None = None  # wall time of the trial
     values: tuple[float, ...] | None = None  # objective values (COMPLETE trials)
     screened: bool = False  # rejected by what the spec alone decides; not counted
+    run: str = ""  # the explore run (host:pid@start) that drew it
+    started: float | None = None  # epoch seconds
+    ended: float | None = None
 
     @property
     def counted(self) -> bool:
-        """Finished, and assessed beyond the spec-only stages: what --trials counts."""
-        return self.state in ("complete", "pruned") and not self.screened
+        """Finished, assessed beyond the spec-only stages, and not a copy of an earlier
+        assessment: what --trials counts (one per distinct network assessed)."""
+        return (
+            self.state in ("complete", "pruned")
+            and not self.screened
+            and self.duplicate_of is None
+            and self.status != "surplus"
+        )
 
     @property
     def feasible(self) -> bool:
@@ -143,6 +153,9 @@ class TrialRecord:
             seed=bool(a.get("seed")),
             worker=a.get("worker", ""),
             retry_of=a.get("retry_of"),
+            run=a.get("run", ""),
+            started=t.datetime_start.timestamp() if t.datetime_start else None,
+            ended=t.datetime_complete.timestamp() if t.datetime_complete else None,
             number=t.number,
             state=t.state.name.lower(),
             seconds=t.duration.total_seconds() if t.duration else None,
@@ -165,7 +178,7 @@ def _status(t: FrozenTrial) -> tuple[str, str]:
     if t.state in (TrialState.RUNNING, TrialState.WAITING):
         return t.state.name.lower(), ""
     if t.state == TrialState.PRUNED:
-        return "pruned", a.get("reason", "")
+        return a.get("status") if a.get("status") == "surplus" else "pruned", a.get("reason", "")
     if "status" not in a:
         return "failed", "completed without a recorded assessment"
     return a["status"], a.get("reason", "")
@@ -173,6 +186,43 @@ def _status(t: FrozenTrial) -> tuple[str, str]:
 
 def read_all(study: optuna.Study) -> list[TrialRecord]:
     return [TrialRecord.read(t) for t in study.get_trials(deepcopy=False)]
+
+
+def runs_of(records: list[TrialRecord]) -> list[dict[str, Any]]:
+    """The explore runs, from the trials themselves (so kill -9 and concurrent runs are
+    right): per run its start, seconds, counted trials, drawn and screened candidates."""
+    runs: dict[str, list[TrialRecord]] = {}
+    for r in records:
+        if r.run and r.started is not None:
+            runs.setdefault(r.run, []).append(r)
+    out = []
+    for run, mine in runs.items():
+        start = min(r.started for r in mine)
+        end = max((r.ended or r.started) for r in mine)
+        out.append(
+            {
+                "run": run,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(start)),
+                "seconds": round(end - start, 1),
+                "trials": sum(r.counted for r in mine),
+                "drawn": len(mine),
+                "screened": sum(r.screened for r in mine),
+                "start": start,
+                "end": end,
+            }
+        )
+    return sorted(out, key=lambda x: x["start"])
+
+
+def wall_seconds(runs: list[dict[str, Any]]) -> float:
+    """Seconds during which any run was searching (concurrent runs are not added up)."""
+    total, reach = 0.0, float("-inf")
+    for r in sorted(runs, key=lambda x: x["start"]):
+        start, end = max(r["start"], reach), r["end"]
+        if end > start:
+            total += end - start
+        reach = max(reach, end)
+    return round(total, 1)
 
 
 def counts(records: list[TrialRecord]) -> dict[str, int]:

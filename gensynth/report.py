@@ -12,7 +12,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from gensynth.graph import draw
-from gensynth.record import TrialRecord, counts, read_all
+from gensynth.record import TrialRecord, counts, read_all, runs_of, wall_seconds
 from gensynth.rules import RULE_NAMES
 from gensynth.study import best_record, deployment_resolution
 from gensynth.units import unit
@@ -64,7 +64,8 @@ def collect(study: optuna.Study) -> dict[str, Any]:
         "constraints": attrs.get("constraints", {}),
         "counts": counts(records),
         "by_rule": by_rule,
-        "wall_seconds": sum(r.get("seconds", 0) for r in attrs.get("runs", [])),
+        "runs": runs_of(records),
+        "wall_seconds": wall_seconds(runs_of(records)),
         "rows": rows,
         "ranking": scored[:TOP],
         "nearest_misses": misses[:TOP],

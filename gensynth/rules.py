@@ -12,6 +12,10 @@ from gensynth.plan import Conv, Layer, block_layers, halvings, network_plan, wal
 from gensynth.spec import ArchSpec
 
 STAGES = ("structure", "cost", "budgets", "program", "latency", "accuracy")
+# Stages decided by the spec alone (no network built): a candidate stopped here is screened,
+# not counted toward --trials (the sampler still learns from it).
+SCREEN_STAGES = STAGES[:3]
+BUILD_STAGE = STAGES[3]  # the first stage that builds the network
 
 
 @dataclass(frozen=True)

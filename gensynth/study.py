@@ -84,11 +84,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     workers) or any Optuna storage URL (sqlite:///x.db, postgresql://...)."""
     path = journal_path(url)
     if path is None:
-        retry = optuna.storages.RetryFailedTrialCallback(max_retry=2)
         try:
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=30, grace_period=120, failed_trial_callback=retry
-            )
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    database_url(url), heartbeat_interval=30, grace_period=120, **_retry()
+                )
         except Exception as exc:  # driver missing, server down, bad URL
             raise StudyError(
                 f"--storage {url}: cannot open ({type(exc).__name__}: {exc})"
@@ -103,6 +104,29 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         return optuna.storages.journal.JournalStorage(backend)
     except (OSError, ValueError) as exc:
         raise StudyError(f"--storage {url}: cannot use it as a journal file ({exc})") from None
+
+
+def database_url(url: str) -> str:
+    """A plain `postgresql://` URL with the PostgreSQL driver that is installed (psycopg 3,
+    from the `[postgres]` extra, or psycopg2): SQLAlchemy's default driver differs between
+    its versions, so the bare URL would fail with whichever one is absent."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    for module, dialect in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{dialect}://" + url.removeprefix("postgresql://")
+    return url  # SQLAlchemy names the missing driver
+
+
+def _retry() -> dict[str, Any]:
+    """Re-run a trial whose worker stopped sending heartbeats (a dead machine), twice at
+    most: with the callback's current name (Optuna >= 4.9) or its older one."""
+    callback = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+    if callback is not None:
+        return {"heartbeat_stale_trial_callback": callback(max_retry=2)}
+    return {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2)}
 
 
 def repair_journal(path: Path, lock: Any) -> str | None:
@@ -191,20 +215,24 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
     storage = open_storage(cfg.storage)
     sampler = make_sampler(cfg.sampler, cfg.seed)
     pruner = make_pruner(directions, cfg.constraints.proxy.epochs)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, False)]
-    if cfg.study in names:
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=cfg.study,
+            directions=directions,
+            sampler=sampler,
+            pruner=pruner,
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # it exists: resume it
         study = optuna.load_study(
             study_name=cfg.study, storage=storage, sampler=sampler, pruner=pruner
         )
+        _await_creation(study, cfg)
         _check_resume(study, cfg)
         recover_stale(study)
         return study
-    study = optuna.create_study(
-        storage=storage, study_name=cfg.study, directions=directions, sampler=sampler, pruner=pruner
-    )
     attrs = {
         "constraints": cfg.constraints.record(),
-        "constraints_hash": cfg.constraints.hash,
         "constraints_file": cfg.constraints.source,
         "constraints_name": cfg.constraints.name,
         "description": cfg.constraints.description,
@@ -216,13 +244,31 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
         "directions": directions,
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
-        "runs": [],
     }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     if cfg.space.seed is not None:
         study.enqueue_trial(cfg.space.params_of(cfg.space.seed), user_attrs={"seed": True})
+    # written last: a process that finds the study waits for it (see _await_creation)
+    study.set_user_attr("constraints_hash", cfg.constraints.hash)
     return study
+
+
+CREATION_WAIT_S = 60.0
+
+
+def _await_creation(study: optuna.Study, cfg: ExploreConfig) -> None:
+    """Another process created the study a moment ago and is still writing its settings
+    (Optuna stores attributes one by one): wait for the last one before comparing."""
+    deadline = time.time() + CREATION_WAIT_S
+    while "constraints_hash" not in study.user_attrs:
+        if time.time() > deadline:
+            raise StudyError(
+                f"study {cfg.study!r} in {cfg.storage} exists but its settings were never "
+                f"completely stored (its creating process died?): delete it "
+                f"(optuna delete-study) or use --study NEW_NAME"
+            )
+        time.sleep(0.2)
 
 
 def _check_resume(study: optuna.Study, cfg: ExploreConfig) -> None:
@@ -270,7 +316,7 @@ def recover_stale(study: optuna.Study) -> list[int]:
     recovered = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        if host == socket.gethostname() and pid.isdigit() and stale(int(pid)):
             study.tell(t.number, state=TrialState.FAIL)
             study.enqueue_trial(
                 t.params, user_attrs={"retry_of": t.number, "seed": bool(t.user_attrs.get("seed"))}
@@ -298,7 +344,13 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
     return requeued
 
 
-def _alive(pid: int) -> bool:
+def stale(pid: int) -> bool:
+    """A trial of this host marked RUNNING by ``pid`` is stale when that process is gone, or
+    is this one (which runs one trial at a time and is not running any when it asks)."""
+    return pid == os.getpid() or not alive(pid)
+
+
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

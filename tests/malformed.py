@@ -80,8 +80,16 @@ CONSTRAINTS_OTHER = [
     ("typo_proxy", "proxy: {epoch: 2}\n", "did you mean 'epochs'"),
     ("duplicate_key", "budgets: {params_m: 1}\nbudgets: {params_m: 2}\n", "duplicate key"),
     ("duplicate_nested", "proxy: {epochs: 1, epochs: 2}\n", "duplicate key 'epochs'"),
-    ("duplicate_objective", "utility: {kind: pareto, objectives: [accuracy, accuracy]}\n", "repeats"),
-    ("unknown_objective", "utility: {kind: pareto, objectives: [acuracy, params_m]}\n", "did you mean 'accuracy'"),
+    (
+        "duplicate_objective",
+        "utility: {kind: pareto, objectives: [accuracy, accuracy]}\n",
+        "repeats",
+    ),
+    (
+        "unknown_objective",
+        "utility: {kind: pareto, objectives: [acuracy, params_m]}\n",
+        "did you mean 'accuracy'",
+    ),
     ("pareto_one", "utility: {kind: pareto, objectives: [accuracy]}\n", "at least 2"),
     ("bad_backend", "latency: {backend: tensorrt}\n", "latency.backend"),
     ("bad_dataset", "proxy: {dataset: imagenet}\n", "proxy.dataset"),

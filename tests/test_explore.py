@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from gensynth.constraints import load_constraints
 from gensynth.errors import StudyError
-from gensynth.explore import explore
+from gensynth.explore import SCREEN_BOUND, explore
 from gensynth.space import IntRange, load_space
 from gensynth.study import ExploreConfig, load_study, recover_stale
 
@@ -77,7 +77,9 @@ def test_resume_continues_to_the_requested_count(tmp_path):
     assert counted(study) == 5 and hashes(study)[: len(first)] == first
     again = explore(config(tmp_path, trials=5))
     assert len(again.get_trials()) == len(study.get_trials())  # nothing left to do
-    assert [r["trials"] for r in study.user_attrs["runs"]] == [3, 2]  # no-op resumes: no log
+    from gensynth.record import read_all, runs_of
+
+    assert [r["trials"] for r in runs_of(read_all(again))] == [3, 2]  # no-op resumes: no run
 
 
 def test_changed_constraints_are_refused(tmp_path):
@@ -122,7 +124,9 @@ def test_identical_specs_are_assessed_once(tmp_path):
     study = explore(dataclasses.replace(cfg, space=one))
     trials = study.get_trials()
     assert len(set(hashes(study))) == 1
-    assert [t.user_attrs.get("duplicate_of") for t in trials] == [None, 0, 0]
+    # copies do not count toward --trials: the run draws until its bound, assessing once
+    assert counted(study) == 1 and len(trials) == 3 * SCREEN_BOUND
+    assert [t.user_attrs.get("duplicate_of") for t in trials] == [None] + [0] * (len(trials) - 1)
     assert trials[1].user_attrs["metrics"] == trials[0].user_attrs["metrics"]
 
 
@@ -309,7 +313,7 @@ def test_the_comparison_puts_the_chosen_net_beside_the_references(tmp_path):
 
 
 def test_spec_only_rejections_do_not_count_but_teach_the_sampler(tmp_path):
-    from gensynth.record import read_all
+    from gensynth.record import read_all, runs_of
 
     cfg = config(tmp_path, trials=4, sampler="random")
     strict = dataclasses.replace(
@@ -321,7 +325,7 @@ def test_spec_only_rejections_do_not_count_but_teach_the_sampler(tmp_path):
     assert counted(study) == 4 and screened
     assert all(r.stage in ("structure", "cost", "budgets") for r in screened)
     assert all(study.trials[r.number].constraints for r in screened)  # told to the sampler
-    run = study.user_attrs["runs"][-1]
+    run = runs_of(records)[-1]
     assert run["trials"] == 4 and run["drawn"] == len(records) and run["screened"] == len(screened)
 
 
