@@ -84,16 +84,23 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     workers) or any Optuna storage URL (sqlite:///x.db, postgresql://...)."""
     path = journal_path(url)
     if path is None:
-        try:
-            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
-                    database_url(url), heartbeat_interval=30, grace_period=120, **_retry()
-                )
-        except Exception as exc:  # driver missing, server down, bad URL
-            raise StudyError(
-                f"--storage {url}: cannot open ({type(exc).__name__}: {exc})"
-            ) from None
+        for attempt in range(RDB_ATTEMPTS):
+            try:
+                with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        database_url(url), heartbeat_interval=30, grace_period=120, **_retry()
+                    )
+            except Exception as exc:  # driver missing, server down, bad URL
+                # processes opening a fresh database at once race to create its tables:
+                # the losers find them a moment later
+                if "already exists" in str(exc) and attempt + 1 < RDB_ATTEMPTS:
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise StudyError(
+                    f"--storage {url}: cannot open ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0]})"
+                ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = optuna.storages.journal.JournalFileOpenLock(str(path))
@@ -104,6 +111,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         return optuna.storages.journal.JournalStorage(backend)
     except (OSError, ValueError) as exc:
         raise StudyError(f"--storage {url}: cannot use it as a journal file ({exc})") from None
+
+
+RDB_ATTEMPTS = 5
 
 
 def database_url(url: str) -> str:
