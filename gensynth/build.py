@@ -11,7 +11,12 @@ from gensynth.spec import ArchSpec
 
 
 class GenNet(nn.Module):
-    """A network built from a plan: ``head(stages(stem(x)))`` (first, middle, last sections)."""
+    """A network built from a plan: ``head(stages(stem(x)))`` (first, middle, last sections).
+
+    Offers timm's model interface: ``num_classes``, ``num_features``, ``forward_features``
+    (the last stage's feature map), ``forward_head`` (``pre_logits=True``: the pooled
+    features), ``get_classifier`` and ``reset_classifier``.
+    """
 
     def __init__(self, plan: NetPlan) -> None:
         super().__init__()
@@ -21,9 +26,48 @@ class GenNet(nn.Module):
             *(nn.Sequential(*(make_block(b) for b in s.blocks)) for s in stages)
         )
         self.head = nn.Sequential(*(make_block(b) for b in head.blocks))
+        self.in_chans = plan.in_channels
+        classifier = self.get_classifier()
+        self.num_classes, self.num_features = classifier.out_features, classifier.in_features
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if not pre_logits:
+            return self.head(x)
+        parent, name = self._classifier_slot()
+        classifier = parent._modules[name]
+        parent._modules[name] = nn.Identity()  # the head up to (not through) the classifier
+        try:
+            return self.head(x)
+        finally:
+            parent._modules[name] = classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
+
+    def get_classifier(self) -> nn.Module:
+        parent, name = self._classifier_slot()
+        return parent._modules[name]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh classifier for ``num_classes`` outputs (0: none, the pooled features)."""
+        parent, name = self._classifier_slot()
+        new = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        parent._modules[name] = new
+        self.num_classes = num_classes
+
+    def _classifier_slot(self) -> tuple[nn.Module, str]:
+        """(parent module, child name) of the head's last Linear (or the Identity set in
+        its place by ``reset_classifier(0)``)."""
+        slots = [
+            (parent, name)
+            for parent in self.head.modules()
+            for name, child in parent.named_children()
+            if isinstance(child, (nn.Linear, nn.Identity))
+        ]
+        return slots[-1]
 
 
 def build_model(spec: ArchSpec | NetPlan) -> GenNet:

@@ -547,7 +547,11 @@ def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
     "--format",
     "fmt",
     required=True,
-    type=click.Choice(["json", "onnx", "torchscript", "py", "safetensors"]),
+    type=click.Choice(["json", "onnx", "torchscript", "py", "timm", "safetensors"]),
+    help="json: the spec; onnx / torchscript: the deployment form (BatchNorm folded); py: a "
+    "standalone PyTorch file (build(num_classes, in_chans), forward_features, "
+    "reset_classifier); timm: the same file, registering the network with timm when timm "
+    "is installed; safetensors: the proxy-trained weights.",
 )
 @click.option(
     "--out",
@@ -562,6 +566,12 @@ def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
     help="Example input size for onnx/torchscript; default: the deployment's.",
 )
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print what was written as JSON (--format names the exported file's format).",
+)
 def export(
     study_name: str | None,
     storage: str | None,
@@ -571,18 +581,32 @@ def export(
     out: Path | None,
     resolution: int | None,
     force: bool,
+    as_json: bool,
 ) -> None:
-    """Export an architecture: json, onnx, torchscript, standalone py, or safetensors weights.
+    """Export an architecture: json, onnx, torchscript, standalone py / timm, or weights.
 
     With a study trial that kept proxy-trained weights, the exported network carries them
-    (and has the proxy task's classes); otherwise it is freshly initialised.
+    (and has the proxy task's classes); otherwise it is freshly initialised. Exporting an
+    infeasible trial works, with a warning.
+
+    \b
+    Examples:
+      gensynth export --study edge --trial best --format onnx
+      gensynth export --study edge --trial 12 --format py --out mynet.py
+      gensynth export --spec generators/attendnext_seed.yaml --format json
     """
     from gensynth.export import FORMATS
     from gensynth.export import export as do_export
 
     if spec_file is None and study_name is None:
         raise click.UsageError("give --study NAME (with --trial) or --spec FILE")
-    spec, weights, res = export_source(study_name, storage, trial, spec_file)
+    spec, weights, res, record = export_source(study_name, storage, trial, spec_file)
+    if record is not None and not record.feasible:
+        click.echo(
+            f"warning: trial {record.number} is not feasible ({record.status}: "
+            f"{record.reason or 'see the report'}); exporting it anyway",
+            err=True,
+        )
     from gensynth.schema import name_problem
 
     stem = spec.name if not name_problem(spec.name) else f"spec-{spec.hash}"
@@ -593,22 +617,38 @@ def export(
         raise ExportError(f"{path} exists; pass --force to overwrite it, or --out ANOTHER")
     done = do_export(spec, fmt, path, resolution or res, weights)
     kind = "proxy-trained weights" if weights is not None else "fresh weights"
+    if as_json:
+        _echo_json(
+            {
+                "path": str(done),
+                "format": fmt,
+                "spec": spec.name,
+                "hash": spec.hash,
+                "classes": spec.num_classes,
+                "weights": "proxy-trained" if weights is not None else "fresh",
+                "trial": None if record is None else record.number,
+                "feasible": None if record is None else record.feasible,
+            }
+        )
+        return
     note = "" if fmt == "json" else f" ({kind}, {spec.num_classes} classes)"
     click.echo(f"{done}{note}")
 
 
 def export_source(
     study_name: str | None, storage: str | None, trial: str, spec_file: Path | None
-) -> tuple[Any, Any, int]:
-    """The spec, its weights (or None) and the deployment resolution to export."""
+) -> tuple[Any, Any, int, Any]:
+    """The spec, its weights (or None), the deployment resolution to export, and the
+    trial's record (None for a spec file)."""
     from gensynth.spec import load_spec
     from gensynth.study import choose, deployment_resolution, load_study, trained
 
     if spec_file is not None:
-        return load_spec(spec_file), None, 224
+        return load_spec(spec_file), None, 224, None
     study = load_study(study_name, storage)
-    spec, weights = trained(choose(study, trial))
-    return spec, weights, deployment_resolution(study)
+    record = choose(study, trial)
+    spec, weights = trained(record)
+    return spec, weights, deployment_resolution(study), record
 
 
 @main.command()

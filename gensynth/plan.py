@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from gensynth.errors import SpecError, did_you_mean
 from gensynth.spec import DOWNSAMPLES, ArchSpec, Stage
@@ -135,6 +136,43 @@ class NetPlan:
     name: str
     in_channels: int
     sections: tuple[Section, ...]
+
+
+def with_io(plan: NetPlan, in_channels: int, num_classes: int) -> NetPlan:
+    """The same network for another input channel count and class count: the first
+    convolution's inputs and the classifier's outputs change, nothing else.
+
+    Example:
+        >>> from gensynth.spec import ArchSpec, Stage
+        >>> p = network_plan(ArchSpec("t", stages=(Stage(16, 1, 4),)))
+        >>> with_io(p, 1, 7).in_channels
+        1
+    """
+    stem, *middle, head = plan.sections
+    first, _ = _swap(stem.blocks, Conv, lambda c: replace(c, c_in=in_channels), last=False)
+    classifier, _ = _swap(head.blocks, Linear, lambda f: replace(f, c_out=num_classes), last=True)
+    sections = (replace(stem, blocks=first), *middle, replace(head, blocks=classifier))
+    return replace(plan, in_channels=in_channels, sections=sections)
+
+
+def _swap(items: tuple, kind: type, change: Callable[[Any], Any], last: bool) -> tuple[tuple, bool]:
+    """``items`` with the first (or last) layer of type ``kind``, at any nesting depth,
+    changed; and whether one was found."""
+    out, done = list(items), False
+    for i in reversed(range(len(out))) if last else range(len(out)):
+        item = out[i]
+        if isinstance(item, BlockPlan):
+            branches = list(item.branches)
+            for j in reversed(range(len(branches))) if last else range(len(branches)):
+                branches[j], done = _swap(branches[j], kind, change, last)
+                if done:
+                    break
+            out[i] = replace(item, branches=tuple(branches))
+        elif isinstance(item, kind):
+            out[i], done = change(item), True
+        if done:
+            break
+    return tuple(out), done
 
 
 def is_anti_aliased(layer: Layer) -> bool:

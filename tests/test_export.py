@@ -107,8 +107,74 @@ def test_safetensors_round_trip_and_refusal(tmp_path):
 
 def test_standalone_source_is_generated_from_the_real_modules():
     source = standalone_source(tiny_spec())
-    assert "class DCAC(nn.Module)" in source and "PLAN = {" in source
+    assert "class DCAC(nn.Module)" in source and "PLAN = NetPlan(" in source
+    assert 'return ""' not in source  # no stubs: the real helpers are copied
     compile(source, "standalone.py", "exec")
+
+
+def _import(path: Path):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(f"exported_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_standalone_py_offers_the_timm_interface(tmp_path):
+    import subprocess
+    import sys
+
+    spec = SPECS["tiny-ac"]
+    path = export(spec, "py", tmp_path / "net.py", 24)
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "F", "--no-cache", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout  # no undefined names, no dead imports
+    m = _import(path)
+    net = m.build(num_classes=7, in_chans=1).eval()
+    x = torch.randn(2, 1, 24, 24)
+    assert net(x).shape == (2, 7) and (net.num_classes, net.in_chans) == (7, 1)
+    features = net.forward_features(x)
+    assert features.dim() == 4 and features.shape[1] == net.num_features
+    pooled = net.forward_head(features, pre_logits=True)
+    assert pooled.shape == (2, net.num_features)
+    net.reset_classifier(3)
+    assert net(x).shape == (2, 3)
+    net.reset_classifier(0)
+    assert torch.allclose(net(x), pooled)
+    # the default build is the explored network: gensynth's own weights load into it
+    m.build().load_state_dict(build_model(spec).state_dict())
+
+
+def test_timm_export_registers_with_timm_when_present(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from gensynth.export import timm_name
+
+    registered = {}
+    fake = types.ModuleType("timm.models")
+    fake.register_model = lambda fn: registered.setdefault(fn.__name__, fn)
+    monkeypatch.setitem(sys.modules, "timm", types.ModuleType("timm"))
+    monkeypatch.setitem(sys.modules, "timm.models", fake)
+    spec = SPECS["tiny-dcac"]
+    path = export(spec, "timm", tmp_path / "net_timm.py", 24)
+    _import(path)
+    create = registered[timm_name(spec)]
+    assert create(num_classes=4, in_chans=1)(torch.randn(1, 1, 24, 24)).shape == (1, 4)
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        create(pretrained=True)
+    monkeypatch.delitem(sys.modules, "timm.models")
+    monkeypatch.setitem(sys.modules, "timm", None)  # timm absent: a plain module
+    assert _import(path).build()(torch.randn(1, 3, 24, 24)).shape == (1, spec.num_classes)
 
 
 def test_cli_export_spec_file(tmp_path):
@@ -165,6 +231,13 @@ def test_cli_export_best_trial_of_a_study_with_its_weights(tmp_path):
     build_model(spec).load_state_dict(weights)  # the proxy-trained network, 10 classes
     result = CliRunner().invoke(main, ["export", *storage, "--trial", "99", "--format", "json"])
     assert result.exit_code == 1 and "--trial: must be 'best' or a trial number" in result.output
+    out = tmp_path / "summary.json"
+    result = CliRunner().invoke(
+        main, ["export", *storage, "--format", "json", "--out", str(out), "--json"]
+    )
+    summary = json.loads(result.output)
+    assert summary["trial"] == best.number and summary["feasible"] is True
+    assert summary["weights"] == "proxy-trained" and summary["path"] == str(out)
 
 
 def static_shape_report(spec, resolution=32):
@@ -202,3 +275,26 @@ def static_shape_report(spec, resolution=32):
 def test_onnx_exports_have_fully_static_shapes(spec):
     dynamic, unknown = static_shape_report(spec)
     assert not dynamic and not unknown, (dynamic, unknown[:5])
+
+
+def test_exporting_an_infeasible_trial_warns(tmp_path):
+    import optuna
+
+    from gensynth.study import open_storage
+
+    storage = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="s", storage=open_storage(storage))
+    attrs = {
+        "spec": tiny_spec().to_dict(),
+        "hash": tiny_spec().hash,
+        "status": "infeasible",
+        "reason": "budgets: violated params_m",
+    }
+    study.add_trial(optuna.trial.create_trial(value=-1000.0, user_attrs=attrs))
+    out = tmp_path / "t.json"
+    args = ["export", "--study", "s", "--storage", storage, "--trial", "0", "--format", "json"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0 and out.exists()
+    assert "warning: trial 0 is not feasible (infeasible: budgets: violated params_m)" in (
+        result.output
+    )
