@@ -31,7 +31,16 @@ class _Group(click.Group):
 @click.option("--verbose", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="gensynth")
 def main(verbose: bool) -> None:
-    """gensynth: generative synthesis of columnar DC-AC vision backbones."""
+    """gensynth: generative synthesis of columnar DC-AC vision backbones.
+
+    \b
+    Start:   gensynth init my_profile   (a commented constraints file and space)
+    Look:    gensynth space --constraints my_profile/constraints.yaml
+    Search:  gensynth explore --constraints constraints/edge.yaml
+    Export:  gensynth export --study edge --trial best --format onnx
+    Shell completion (bash; zsh and fish likewise):
+      eval "$(_GENSYNTH_COMPLETE=bash_source gensynth)"
+    """
     import warnings
 
     from gensynth.errors import GensynthWarning
@@ -79,7 +88,13 @@ def resolution_option(f: Any) -> Any:
 )
 @format_option
 def show(spec_file: Path, resolution: int, classes: int | None, fmt: str) -> None:
-    """Per-stage table of a spec: resolution, channels, columns, blocks, params, MACs."""
+    """Per-stage table of a spec: resolution, channels, columns, blocks, params, MACs.
+
+    \b
+    Examples:
+      gensynth show generators/attendnext_seed.yaml
+      gensynth show generators/attendnext_seed.yaml --resolution 32 --format json
+    """
     from gensynth.cost import cost
     from gensynth.spec import load_spec
 
@@ -195,6 +210,11 @@ def check(
     """Assess one architecture: which rules hold, by how much others fail, costs, latency.
 
     Exit status 0 when every evaluated rule holds, 1 when not (or on bad input).
+
+    \b
+    Examples:
+      gensynth check generators/attendnext_seed.yaml --constraints constraints/edge.yaml
+      gensynth check my_spec.yaml --constraints constraints/mcu.yaml --no-train --format json
     """
     from gensynth.data import load_dataset
     from gensynth.inquisitor import Inquisitor
@@ -303,6 +323,7 @@ def _verdict(v: float | None) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("reports"),
     show_default=True,
+    help="Folder for the HTML report (written to <report-dir>/<study>/index.html).",
 )
 @click.option("--no-report", is_flag=True, help="Do not write the HTML report at the end.")
 @click.option(
@@ -323,6 +344,7 @@ def _verdict(v: float | None) -> str:
     is_flag=True,
     help="Skip timing the top candidates against the reference networks at the end.",
 )
+@format_option
 def explore(
     constraints_file: Path,
     generator_file: Path,
@@ -339,8 +361,19 @@ def explore(
     no_confirm: bool,
     device: str,
     no_compare: bool,
+    fmt: str,
 ) -> None:
-    """Search the design space for the best feasible architecture; resumable."""
+    """Search the design space for the best feasible architecture; resumable.
+
+    Progress goes to stderr; the outcome to stdout (--format json: one JSON object).
+
+    \b
+    Examples:
+      gensynth explore --constraints constraints/edge.yaml
+      gensynth explore --constraints constraints/edge.yaml --trials 120 --workers 2
+      gensynth explore --constraints my.yaml --data idx:/usr/share/datasets/fashion-mnist
+      gensynth explore --constraints constraints/edge.yaml --storage postgresql://u@host/db
+    """
     import optuna
 
     from gensynth.explore import explore as run_search
@@ -385,7 +418,16 @@ def explore(
         click.echo(
             "interrupted: finished trials are stored; run the same command to resume", err=True
         )
-    _summary(study, cfg, report_dir, no_report, interrupted)
+    report_path = None
+    if not no_report:
+        from gensynth.report import write_report
+
+        report_path = write_report(study, report_dir / study.study_name)
+    o = outcome(study, cfg, report_path, interrupted)
+    if fmt == "json":
+        _echo_json(o)
+    else:
+        _summary(o, c.latency.backend, cfg.timeout)
     if interrupted:
         sys.exit(130)
 
@@ -445,57 +487,83 @@ def summary_counts(study: Any) -> dict[str, int]:
     return {s: found[s] for s in STATUSES if found[s]}
 
 
-def _summary(
-    study: Any, cfg: Any, report_dir: Path, no_report: bool, interrupted: bool = False
-) -> None:
-    from gensynth.record import read_all
+def outcome(study: Any, cfg: Any, report_path: Path | None, interrupted: bool = False) -> dict:
+    """What an explore run ended with, as data (the text summary and --format json)."""
+    from gensynth.record import read_all, runs_of
     from gensynth.study import best_record
 
     best = best_record(study)
-    found = summary_counts(study)
     records = read_all(study)
-    counted, screened = sum(r.counted for r in records), sum(r.screened for r in records)
-    click.echo(
-        f"study {study.study_name}: {sum(found.values())} trials ("
-        + ", ".join(f"{v} {k}" for k, v in sorted(found.items()))
-        + f"); {counted} assessed, {screened} screened out by spec-only rules and budgets"
-    )
-    from gensynth.record import runs_of
-
     runs = runs_of(records)
-    if counted < cfg.trials and cfg.timeout is None and not interrupted and runs:
-        run = runs[-1]
+    out: dict[str, Any] = {
+        "study": study.study_name,
+        "storage": cfg.storage,
+        "trials": summary_counts(study),
+        "assessed": sum(r.counted for r in records),
+        "screened": sum(r.screened for r in records),
+        "target": cfg.trials,
+        "interrupted": interrupted,
+        "last_run": {k: v for k, v in runs[-1].items() if k not in ("start", "end")}
+        if runs
+        else None,
+        "best": None,
+        "confirmed": None,
+        "report": str(report_path) if report_path else None,
+    }
+    if best is not None:
+        out["best"] = {"trial": best.number, **best.metrics}
+        out["export"] = f"gensynth export --study {study.study_name} --trial best --format onnx"
+    conf = study.user_attrs.get("confirmation")
+    if best is not None and conf:
+        win = next(r for r in conf["rows"] if r["number"] == conf["winner"])
+        out["confirmed"] = {
+            "trial": win["number"],
+            "mean": win["mean"],
+            "sd": win["sd"],
+            "seeds": len(conf["seeds"]),
+            "epochs": conf["epochs"],
+            "search_accuracy": win["search_accuracy"],
+        }
+    return out
+
+
+def _summary(o: dict, latency_backend: str, timeout: float | None) -> None:
+    """The outcome for people."""
+    found = o["trials"]
+    click.echo(
+        f"study {o['study']}: {sum(found.values())} trials ("
+        + ", ".join(f"{v} {k}" for k, v in sorted(found.items()))
+        + f"); {o['assessed']} assessed, {o['screened']} screened out by spec-only rules "
+        "and budgets"
+    )
+    run = o["last_run"]
+    if o["assessed"] < o["target"] and timeout is None and not o["interrupted"] and run:
         click.echo(
-            f"stopped before {cfg.trials} assessed trials: the last run drew "
+            f"stopped before {o['target']} assessed trials: the last run drew "
             f"{run['drawn']} candidates and the profile's spec-only rules "
             f"and budgets rejected {run['screened']} of them; loosen them, "
             f"or widen the design space"
         )
-    if best is None:
+    m = o["best"]
+    if m is None:
         click.echo("no feasible architecture yet: see the report for the nearest misses")
     else:
-        m = best.metrics
         click.echo(
-            f"best feasible: trial {best.number}, NetScore {m.get('netscore', 0):.2f}, "
+            f"best feasible: trial {m['trial']}, NetScore {m.get('netscore', 0):.2f}, "
             f"proxy top-1 {m.get('accuracy', 0):.1f} %, {m['params_m']:.3f} M params, "
             f"{m['macs_g']:.4f} G MACs, {m.get('latency_ms', 0):.2f} ms "
-            f"({cfg.constraints.latency.backend})"
+            f"({latency_backend})"
         )
-        conf = study.user_attrs.get("confirmation")
-        if conf:
-            win = next(r for r in conf["rows"] if r["number"] == conf["winner"])
+        win = o["confirmed"]
+        if win:
             click.echo(
-                f"confirmed winner: trial {win['number']}, proxy top-1 {win['mean']:.1f} "
-                f"+- {win['sd']:.1f} % over {len(conf['seeds'])} seeds at "
-                f"{conf['epochs']} epochs (search: {win['search_accuracy']:.1f} %)"
+                f"confirmed winner: trial {win['trial']}, proxy top-1 {win['mean']:.1f} "
+                f"+- {win['sd']:.1f} % over {win['seeds']} seeds at "
+                f"{win['epochs']} epochs (search: {win['search_accuracy']:.1f} %)"
             )
-        click.echo(
-            f"export it: gensynth export --study {study.study_name} --trial best --format onnx"
-        )
-    if not no_report:
-        from gensynth.report import write_report
-
-        click.echo(f"report: {write_report(study, report_dir / study.study_name)}")
+        click.echo(f"export it: {o['export']}")
+    if o["report"]:
+        click.echo(f"report: {o['report']}")
 
 
 def study_options(f: Any) -> Any:
@@ -516,13 +584,27 @@ def study_options(f: Any) -> Any:
     default=None,
     help="Output folder; default: reports/<study>.",
 )
-def report(study_name: str, storage: str | None, out_dir: Path | None) -> None:
-    """Write reports/<study>/index.html (self-contained, offline) and trials.csv."""
+@format_option
+def report(study_name: str, storage: str | None, out_dir: Path | None, fmt: str) -> None:
+    """Write reports/<study>/index.html (self-contained, offline) and trials.csv.
+
+    \b
+    Examples:
+      gensynth report --study edge
+      gensynth report --study edge --storage studies/edge.journal --out /tmp/edge-report
+    """
+    from gensynth.record import counts, read_all
     from gensynth.report import write_report
     from gensynth.study import load_study
 
     study = load_study(study_name, storage)
-    click.echo(str(write_report(study, out_dir or Path("reports") / study_name)))
+    path = write_report(study, out_dir or Path("reports") / study_name)
+    if fmt == "json":
+        folder = path.parent
+        files = sorted(str(p) for p in folder.rglob("*") if p.is_file())
+        _echo_json({"report": str(path), "files": files, "trials": counts(read_all(study))})
+    else:
+        click.echo(str(path))
 
 
 @main.command()
@@ -659,7 +741,13 @@ def export_source(
 )
 @format_option
 def studies(storage: str | None, fmt: str) -> None:
-    """List the studies in a storage."""
+    """List the studies in a storage (default: every journal in studies/).
+
+    \b
+    Examples:
+      gensynth studies
+      gensynth studies --storage postgresql://user@host/db --format json
+    """
     from gensynth.study import STUDIES_DIR, list_studies
 
     stores = [storage] if storage else sorted(str(p) for p in STUDIES_DIR.glob("*.journal"))
@@ -706,6 +794,11 @@ def references(resolution: int, classes: int, fmt: str) -> None:
     A constraints file names them in relative budgets and floors, e.g.
     `latency_ms: {speedup: 1.5, over: fbnet_c}`; spec:, onnx:, torchscript: and timm:
     references are also accepted there.
+
+    \b
+    Examples:
+      gensynth references
+      gensynth references --resolution 32 --classes 10 --format json
     """
     from gensynth.cost import cost
     from gensynth.references import BUILTIN, builtin_plan
@@ -750,7 +843,10 @@ def space(constraints_file: Path, generator_file: Path, samples: int, seed: int,
     """Dry run: how large the design space is, what share of it each spec-only rule and
     budget accepts, cost ranges, and the seed's verdict. Builds and trains nothing.
 
-    Example: gensynth space --constraints constraints/edge.yaml
+    \b
+    Examples:
+      gensynth space --constraints constraints/edge.yaml
+      gensynth space --constraints my.yaml --generator my_space.yaml --samples 5000
     """
     from gensynth.constraints import load_constraints
     from gensynth.space import load_space
@@ -799,6 +895,44 @@ def space(constraints_file: Path, generator_file: Path, samples: int, seed: int,
                 else f"screened out by {', '.join(broken)}"
             )
         )
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--from",
+    "start",
+    type=click.Choice(["edge", "edge_pareto", "mcu"]),
+    default="edge",
+    show_default=True,
+    help="The shipped profile to start from (constraints and its design space).",
+)
+@click.option("--force", is_flag=True, help="Overwrite the files if they exist.")
+@format_option
+def init(folder: Path, start: str, force: bool, fmt: str) -> None:
+    """Start a profile to edit: FOLDER/constraints.yaml, space.yaml and seed.yaml, copied
+    (comments included) from a shipped profile and named after FOLDER.
+
+    \b
+    Examples:
+      gensynth init my_board
+      gensynth init my_mcu --from mcu
+    """
+    from gensynth.init import init_profile
+
+    written = init_profile(folder, start, force)
+    if fmt == "json":
+        _echo_json({"files": [str(p) for p in written], "from": start})
+        return
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"next: edit them, then\n"
+        f"  gensynth space --constraints {folder}/constraints.yaml "
+        f"--generator {folder}/space.yaml\n"
+        f"  gensynth explore --constraints {folder}/constraints.yaml "
+        f"--generator {folder}/space.yaml"
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> str:

@@ -27,7 +27,7 @@ LAYERS = [
     {"compare"},
     {"confirm"},
     {"explore"},
-    {"report", "export"},
+    {"report", "export", "init"},
     {"cli", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
