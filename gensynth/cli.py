@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -401,7 +402,7 @@ def explore(
         device=device,
     )
     name = cfg.study
-    bar = _ProgressLine()
+    bar = _ProgressBar(trials)
     click.echo(
         f"study {name!r} in {cfg.storage}: {trials} trials, sampler {cfg.sampler}, "
         f"{workers} worker(s); proxy task {c.proxy.dataset} at {c.proxy.resolution}px",
@@ -409,7 +410,7 @@ def explore(
     )
     interrupted = False
     try:
-        study = run_search(cfg, on_progress=bar)
+        study = run_search(cfg, on_progress=bar, on_activity=bar.activity)
     except KeyboardInterrupt:
         interrupted = True
         study = load_study(name, cfg.storage)
@@ -442,20 +443,27 @@ class _NoInterruptTraceback:
         )
 
 
-class _ProgressLine:
-    """Trials done, feasible share, best NetScore so far, ETA: one updating line on stderr."""
+class _ProgressBar:
+    """Live progress on stderr (tqdm): assessed trials of the target, screened candidates,
+    feasible share, best NetScore, ETA, and what the current trial is doing (its stage, or
+    its training epoch and top-1). With --workers N the current trial runs in a worker
+    process, so only finished trials move the bar. One plain line per finished trial when
+    stderr is not a terminal (logs)."""
 
-    def __init__(self) -> None:
-        self.tty, self.last, self.width = sys.stderr.isatty(), None, 0
+    PHASES = {
+        "references": "measuring and training the reference networks (once per study)...",
+        "comparison": "timing the top candidates against the references...",
+        "confirmation": "confirming the top candidates (2 seeds, 2x the epochs)...",
+    }
+
+    def __init__(self, target: int) -> None:
+        self.tty, self.target, self.bar, self.last = sys.stderr.isatty(), target, None, None
+        self.status, self.doing = "", ""
 
     def __call__(self, p: Any) -> None:
         if p.phase != "search":
-            text = {
-                "references": "measuring and training the reference networks (once per study)...",
-                "comparison": "timing the top candidates against the references...",
-                "confirmation": "confirming the top candidates (2 seeds, 2x the epochs)...",
-            }
-            click.echo(("\r" if self.tty else "") + text[p.phase], err=True)
+            self.close()
+            click.echo(self.PHASES[p.phase], err=True)
             return
         key = (p.done, p.feasible, p.best, p.screened)
         if key == self.last:
@@ -464,19 +472,49 @@ class _ProgressLine:
         share = f"{100 * p.feasible / p.done:.0f}%" if p.done else "-"
         best = f"{p.best:.2f}" if p.best is not None else "-"
         eta = f"{p.eta:.0f}s" if p.eta is not None else "-"
-        width = 24
-        filled = int(width * min(p.done, p.target) / max(p.target, 1))
-        line = (
-            f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.target} trials "
-            f"(+{p.screened} screened), feasible {p.feasible} ({share}), best {best}, "
-            f"{p.elapsed:.0f}s, ETA {eta}"
+        self.status = (
+            f"+{p.screened} screened, feasible {p.feasible} ({share}), best {best}, ETA {eta}"
         )
-        click.echo(("\r" + line.ljust(self.width)) if self.tty else line, err=True, nl=not self.tty)
-        self.width = len(line)
+        if not self.tty:
+            click.echo(f"{p.done}/{p.target} trials, {self.status}, {p.elapsed:.0f}s", err=True)
+            return
+        self._open().n = min(p.done, p.target)
+        self._show()
+
+    def activity(self, text: str) -> None:
+        if self.tty:
+            self.doing = text
+            self._open()
+            self._show()
+
+    def _open(self) -> Any:
+        if self.bar is None:
+            import shutil
+
+            from tqdm import tqdm
+
+            try:  # some pseudo-terminals report 0 columns: then the usual 80
+                sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+            except OSError:
+                sized = False
+            self.bar = tqdm(
+                total=self.target,
+                file=sys.stderr,
+                unit="trial",
+                dynamic_ncols=sized,
+                ncols=None if sized else shutil.get_terminal_size().columns,
+                nrows=None if sized else shutil.get_terminal_size().lines,
+                bar_format="{n_fmt}/{total_fmt} trials |{bar:16}| {elapsed} {postfix}",
+            )
+        return self.bar
+
+    def _show(self) -> None:
+        self.bar.set_postfix_str(" | ".join(x for x in (self.status, self.doing) if x))
 
     def close(self) -> None:
-        if self.tty and self.last is not None:
-            click.echo("", err=True)
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def summary_counts(study: Any) -> dict[str, int]:

@@ -47,11 +47,19 @@ class Progress:
     started_done: int  # trials already finished when this run started
     phase: str = "search"  # references (measured once per study) | search | comparison
     screened: int = 0  # candidates rejected by spec-only rules and budgets (not counted)
+    seed_seconds: float = 0.0  # the seed prototype's trial, when this run assessed it
 
     @property
     def eta(self) -> float | None:
+        """Seconds left: this run's time per counted trial (cheap rejections included,
+        the seed prototype, usually the largest network, left out) times the trials left."""
         new = self.done - self.started_done
-        return self.elapsed / new * max(0, self.target - self.done) if new else None
+        if not new:
+            return None
+        spent, n = self.elapsed, new
+        if self.seed_seconds and new > 1:
+            spent, n = self.elapsed - self.seed_seconds, new - 1
+        return max(0.0, spent) / n * max(0, self.target - self.done)
 
 
 # --- the objective ---------------------------------------------------------------------
@@ -73,8 +81,15 @@ class Objective:
     """One trial: sample a spec, screen it, claim a slot, assess it (once per distinct
     spec across every process on the study), record everything."""
 
-    def __init__(self, cfg: ExploreConfig, inquisitor: Inquisitor, run: str = "") -> None:
+    def __init__(
+        self,
+        cfg: ExploreConfig,
+        inquisitor: Inquisitor,
+        run: str = "",
+        on_activity: Callable[[str], None] | None = None,
+    ) -> None:
         self.cfg, self.inquisitor, self.run = cfg, inquisitor, run
+        self.on_activity = on_activity or (lambda text: None)
         self.directions = objective_directions(cfg.constraints.utility)
         self.weights_dir = weights_dir(cfg.storage, cfg.study)
 
@@ -87,9 +102,16 @@ class Objective:
         earlier = _assessed(trial.study.get_trials(deepcopy=False), spec.hash, trial.number)
         if earlier is not None:
             return self._copy(trial, earlier)
-        report = None if len(self.directions) > 1 else _reporter(trial)
+        name = f"trial {trial.number}" + (" (seed)" if trial.user_attrs.get("seed") else "")
+        epochs = self.cfg.constraints.proxy.epochs
+        report = _reporter(trial, len(self.directions) == 1, epochs, name, self.on_activity)
         try:
-            a = self.inquisitor.assess(spec, report, gate=lambda: self._claim(trial, spec.hash))
+            a = self.inquisitor.assess(
+                spec,
+                report,
+                gate=lambda: self._claim(trial, spec.hash),
+                on_stage=lambda stage: self.on_activity(f"{name}: {stage}"),
+            )
         except _Duplicate as d:
             return self._copy(trial, d.earlier)
         except _Surplus:
@@ -164,8 +186,15 @@ def _running(t: FrozenTrial) -> bool:
     return not (host == socket.gethostname() and pid.isdigit() and stale(int(pid)))
 
 
-def _reporter(trial: optuna.Trial) -> Callable[[int, float], bool]:
+def _reporter(
+    trial: optuna.Trial, prunable: bool, epochs: int, name: str, on_activity: Callable[[str], None]
+) -> Callable[[int, float], bool]:
+    """Per epoch: tell the pruner (single objective: Optuna prunes only those) and say it."""
+
     def report(epoch: int, accuracy: float) -> bool:
+        on_activity(f"{name}: training, epoch {epoch + 1}/{epochs}, top-1 {accuracy:.1f} %")
+        if not prunable:
+            return False
         trial.report(accuracy, epoch)
         return trial.should_prune()
 
@@ -203,6 +232,11 @@ def progress_of(
     records = read_all(study) if records is None else records
     feasible = [r for r in records if r.feasible and r.state == "complete"]
     best = [r.values[0] for r in feasible if r.values]
+    seed = [
+        r.seconds or 0.0
+        for r in records
+        if r.seed and r.counted and r.started is not None and r.started >= started
+    ]
     return Progress(
         sum(r.counted for r in records),
         target,
@@ -212,6 +246,7 @@ def progress_of(
         started_done,
         phase,
         sum(r.screened for r in records),
+        sum(seed),
     )
 
 
@@ -237,6 +272,7 @@ def explore(
     cfg: ExploreConfig,
     on_progress: Callable[[Progress], None] | None = None,
     inquisitor: Inquisitor | None = None,
+    on_activity: Callable[[str], None] | None = None,
 ) -> optuna.Study:
     """Run (or resume) the search until the study holds ``cfg.trials`` finished trials.
 
@@ -259,9 +295,8 @@ def explore(
             if cfg.workers > 1:
                 _run_workers(cfg, study, on_progress, searching, started_done, run)
             else:
-                _run_here(
-                    cfg, study, inquisitor, remaining, on_progress, searching, started_done, run
-                )
+                objective = Objective(cfg, inquisitor, run, on_activity)
+                _run_here(cfg, study, objective, remaining, on_progress, searching, started_done)
         except KeyboardInterrupt:
             requeue_interrupted(study)  # the interrupted trial runs again on resume
             raise
@@ -318,12 +353,11 @@ def make_inquisitor(
 def _run_here(
     cfg: ExploreConfig,
     study: optuna.Study,
-    inquisitor: Inquisitor,
+    objective: Objective,
     remaining: int,
     on_progress: Callable[[Progress], None] | None,
     started: float,
     started_done: int,
-    run: str,
 ) -> None:
     first = len(study.get_trials(deepcopy=False))
 
@@ -337,7 +371,7 @@ def _run_here(
 
     _optimize(
         study,
-        Objective(cfg, inquisitor, run),
+        objective,
         remaining * SCREEN_BOUND,  # bounded: a profile that rejects everything ends
         cfg,
         [tick],

@@ -128,13 +128,15 @@ class Inquisitor:
         report: Report | None = None,
         keep_going: bool = False,
         gate: Callable[[], None] | None = None,
+        on_stage: Callable[[str], None] | None = None,
     ) -> Assessment:
         """Run the stages in order; stop at the first violated rule or failure.
 
         With ``keep_going`` a violated rule does not stop the later stages (for `check`);
         failures and pruning still do. The search never keeps going. ``gate`` is called
         once, after what the spec alone decides and before the network is first built (the
-        search claims its trial slot there); what it raises propagates.
+        search claims its trial slot there); what it raises propagates. ``on_stage`` hears
+        each stage's name as it starts (progress).
         """
         a, ctx = Assessment(self.deployed(spec)), {"report": report}
         steps: list[Callable[[Assessment, dict], None]] = [
@@ -148,6 +150,8 @@ class Inquisitor:
         for name, step in zip(STAGES, steps, strict=True):
             if name == BUILD_STAGE and gate is not None:
                 gate()
+            if on_stage is not None:
+                on_stage(name)
             a.stage, start = name, time.perf_counter()
             try:
                 step(a, ctx)

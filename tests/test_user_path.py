@@ -82,3 +82,22 @@ def test_every_verb_speaks_json(tmp_path):
         assert isinstance(data, (dict, list)), name
     out = json.loads(run(main, commands["explore"]).stdout)
     assert out["assessed"] == 2 and out["study"] == "tiny" and "trials" in out
+
+
+def test_progress_says_what_the_current_trial_is_doing(tmp_path):
+    from gensynth.explore import explore
+    from tests.test_explore import config
+
+    heard: list[str] = []
+    explore(config(tmp_path, trials=2), on_activity=heard.append)
+    assert "trial 0 (seed): structure" in heard and "trial 0 (seed): program" in heard
+    assert any(t.startswith("trial 0 (seed): training, epoch 1/2, top-1") for t in heard)
+
+
+def test_eta_leaves_the_seed_out():
+    from gensynth.explore import Progress
+
+    # 3 trials done in 100 s, 82 of them the seed's: 9 s per trial, 7 trials left
+    p = Progress(done=3, target=10, feasible=1, best=None, elapsed=100.0, started_done=0)
+    assert p.eta == 100 / 3 * 7
+    assert Progress(3, 10, 1, None, 100.0, 0, seed_seconds=82.0).eta == 63.0
