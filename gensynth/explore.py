@@ -31,7 +31,7 @@ from gensynth.study import (
     stale,
     weights_dir,
 )
-from gensynth.utility import objective_directions, placeholder
+from gensynth.utility import objective_directions, objective_names, placeholder
 
 SAME_FAILURE_STOP = 5  # a run whose first N trials all fail the same way stops and says why
 SCREEN_BOUND = 10  # a run draws at most this many candidates per trial it should count
@@ -217,7 +217,7 @@ def _assessed(trials: list[FrozenTrial], spec_hash: str, mine: int) -> FrozenTri
 def objective_values(
     metrics: dict[str, float], c: Constraints, directions: list[str]
 ) -> list[float]:
-    names = ["netscore"] if c.utility.kind == "netscore" else list(c.utility.objectives)
+    names = objective_names(c.utility)
     return [metrics.get(n, placeholder(d)) for n, d in zip(names, directions, strict=True)]
 
 

@@ -35,6 +35,7 @@ FLAT = (
     "latency_ratio",
     "peak_activation_mb",
 )
+DASHBOARD_CONSTRAINTS = "constraints"  # optuna-dashboard reads this trial system attribute
 _NOT_COPIED = ("worker", "seed", "retry_of", "weights", "duplicate_of")
 
 
@@ -108,11 +109,22 @@ class TrialRecord:
         )
 
     def write(self, trial: optuna.Trial) -> None:
-        """Constraints for the sampler (named, and flat for dashboards) and user attributes."""
-        for rule, v in self.violations.items():
-            trial.set_constraint(rule, v)
+        """Constraints for the sampler (named), and user attributes: the nested record
+        plus flat numbers (`m_*`, `feasible`) that dashboards can sort by.
+
+        optuna-dashboard (0.21) shows only Optuna's older, unnamed constraint list, so the
+        same values are also written there, in the order of the ``violations`` dict (the
+        names are in that user attribute). Optuna's samplers then see each value twice,
+        which changes neither feasibility nor the ordering by total violation."""
+        constraints = dict(self.violations)
         if self.status == "failed":
-            trial.set_constraint("failed", 1.0)
+            constraints["failed"] = 1.0
+        for rule, v in constraints.items():
+            trial.set_constraint(rule, v)
+        if constraints:
+            trial.storage.set_trial_system_attr(
+                trial._trial_id, DASHBOARD_CONSTRAINTS, list(constraints.values())
+            )
         for key in (
             "spec",
             "hash",
@@ -130,7 +142,7 @@ class TrialRecord:
         for key in FLAT:
             if key in self.metrics:
                 trial.set_user_attr(f"m_{key}", self.metrics[key])
-        trial.set_user_attr("feasible", self.feasible)
+        trial.set_user_attr("feasible", int(self.feasible))  # 1 / 0: sortable in dashboards
 
     @classmethod
     def read(cls, t: FrozenTrial) -> TrialRecord:

@@ -21,7 +21,7 @@ from gensynth.errors import ExportError, GensynthWarning, StudyError, did_you_me
 from gensynth.record import TrialRecord, read_all
 from gensynth.space import DesignSpace
 from gensynth.spec import ArchSpec
-from gensynth.utility import objective_directions
+from gensynth.utility import objective_directions, objective_names
 
 SAMPLERS = ("tpe", "nsga2", "random")
 STUDIES_DIR = Path("studies")
@@ -257,6 +257,9 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
     }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
+    with warnings.catch_warnings():  # metric names are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(objective_names(cfg.constraints.utility))
     if cfg.space.seed is not None:
         study.enqueue_trial(cfg.space.params_of(cfg.space.seed), user_attrs={"seed": True})
     # written last: a process that finds the study waits for it (see _await_creation)

@@ -41,10 +41,13 @@ def utility_netscore(metrics: dict[str, float], utility: Utility) -> float:
     )
 
 
+def objective_names(utility: Utility) -> list[str]:
+    """The study's objectives by name (Optuna's metric names; dashboards show them)."""
+    return ["netscore"] if utility.kind == "netscore" else list(utility.objectives)
+
+
 def objective_directions(utility: Utility) -> list[str]:
-    if utility.kind == "netscore":
-        return ["maximize"]
-    return [DIRECTIONS[m] for m in utility.objectives]
+    return [DIRECTIONS[m] for m in objective_names(utility)]
 
 
 def placeholder(direction: str) -> float:
