@@ -70,6 +70,9 @@ def collect(study: optuna.Study) -> dict[str, Any]:
         "ranking": scored[:TOP],
         "nearest_misses": misses[:TOP],
         "best": _best(best, resolution) if best else None,
+        "details": _details(
+            records, [r["number"] for r in [*scored[:TOP], *misses[:TOP]]], resolution
+        ),
         "history": _history(rows),
         "importances": _importances(study, trials),
         "pareto": _pareto(rows),
@@ -79,6 +82,23 @@ def collect(study: optuna.Study) -> dict[str, Any]:
         "confirmation": attrs.get("confirmation"),
         "references": attrs.get("references", {}),
     }
+
+
+def _details(records: list[TrialRecord], numbers: list[int], resolution: int) -> list[dict]:
+    """The drill-down of every trial the ranking and nearest-miss tables list: its graph,
+    metrics, spec and export command (one section each, shown when its row is clicked)."""
+    wanted = list(dict.fromkeys(numbers))
+    by_number = {r.number: r for r in records}
+    return [
+        _best(by_number[n], resolution)
+        | {
+            "status": by_number[n].status,
+            "reason": by_number[n].reason,
+            "blocked_by": by_number[n].blocked_by,
+        }
+        for n in wanted
+        if by_number[n].spec is not None
+    ]
 
 
 def _best(r: TrialRecord, resolution: int) -> dict[str, Any]:

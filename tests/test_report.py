@@ -193,3 +193,129 @@ def test_report_renders_in_headless_chromium(tmp_path):
         timeout=120,
     )
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+class DevTools:
+    """Drives headless Chromium over the DevTools protocol: real mouse events, screenshots."""
+
+    def __init__(self, profile) -> None:
+        import json
+        import time
+        import urllib.request
+
+        import websocket
+
+        self.proc = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "--window-size=1400,1600",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        active = profile / "DevToolsActivePort"
+        deadline = time.time() + 60
+        while not (active.exists() and active.read_text().count("\n") >= 1):
+            assert time.time() < deadline and self.proc.poll() is None, "Chromium did not start"
+            time.sleep(0.1)
+        port = active.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            page = next(t for t in json.loads(r.read()) if t["type"] == "page")
+        self.ws = websocket.create_connection(
+            page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
+        self.next_id, self.events = 0, []
+
+    def call(self, method: str, **params):
+        import json
+
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == self.next_id:
+                assert "error" not in message, message
+                return message["result"]
+            self.events.append(message.get("method"))
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    def open(self, url: str) -> None:
+        import time
+
+        self.call("Page.enable")
+        self.call("Page.navigate", url=url)
+        deadline = time.time() + 60
+        while self.evaluate("document.readyState") != "complete":
+            assert time.time() < deadline, "the page did not load"
+            time.sleep(0.2)
+
+    def click(self, x: float, y: float) -> None:
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def screenshot(self, path) -> None:
+        import base64
+
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot")["data"]))
+
+    def close(self) -> None:
+        self.ws.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (.ci/run installs it "
+    "from Debian packages; apt-get install chromium)",
+)
+def test_clicking_a_ranking_row_shows_that_trials_graph(tmp_path):
+    import time
+
+    pytest.importorskip("websocket", reason="websocket-client (a dev extra) is not installed")
+    path = write_report(mixed_study(), tmp_path)
+    browser = DevTools(tmp_path / "profile")
+    try:
+        browser.open(path.as_uri())
+        row = browser.evaluate(
+            """(() => { const rows = document.querySelectorAll('#ranking tr.pick');
+                const row = rows[rows.length - 1]; row.scrollIntoView({block: 'center'});
+                const box = row.cells[3].getBoundingClientRect();
+                return {x: box.x + box.width / 2, y: box.y + box.height / 2,
+                        n: row.querySelector('a').textContent}; })()"""
+        )
+        shown = "getComputedStyle(document.getElementById('trial-{n}')).display"
+        assert browser.evaluate(shown.format(n=row["n"])) == "none"  # hidden until clicked
+        browser.click(row["x"], row["y"])  # a real mouse click on the row (not on the link)
+        time.sleep(0.5)
+        assert browser.evaluate("location.hash") == f"#trial-{row['n']}"
+        assert browser.evaluate(shown.format(n=row["n"])) == "block"
+        graph = browser.evaluate(
+            f"""(() => {{ const svg = document.querySelector('#trial-{row["n"]} .graph svg');
+                const box = svg.getBoundingClientRect();
+                return {{w: box.width, h: box.height, text: svg.textContent}}; }})()"""
+        )
+        assert graph["w"] > 100 and graph["h"] > 50 and "stem" in graph["text"]
+        others = browser.evaluate(
+            "[...document.querySelectorAll('.trial')].filter("
+            "t => getComputedStyle(t).display !== 'none').length"
+        )
+        assert others == 1  # only the clicked trial is shown
+        browser.evaluate(f"document.getElementById('trial-{row['n']}').scrollIntoView()")
+        browser.screenshot(tmp_path / "drilldown.png")
+        assert (tmp_path / "drilldown.png").stat().st_size > 20_000
+    finally:
+        browser.close()
