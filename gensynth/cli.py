@@ -973,6 +973,87 @@ def init(folder: Path, start: str, force: bool, fmt: str) -> None:
     )
 
 
+@main.command()
+@constraints_option
+@generator_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The profile file to write (JSON); an unfinished one of the same set-up resumes.",
+)
+@click.option(
+    "--calibration",
+    type=click.IntRange(20, 5000),
+    default=120,
+    show_default=True,
+    help="Networks measured to fit the predictor.",
+)
+@click.option(
+    "--held-out",
+    type=click.IntRange(10, 5000),
+    default=60,
+    show_default=True,
+    help="Networks measured only to state the predictor's error.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Which networks are drawn.")
+@format_option
+def profile(
+    constraints_file: Path,
+    generator_file: Path,
+    out: Path,
+    calibration: int,
+    held_out: int,
+    seed: int,
+    fmt: str,
+) -> None:
+    """Measure this machine for latency prediction; run it on the target device.
+
+    Times networks of the design space (those the constraints' spec-only rules and budgets
+    accept) and the built-in reference networks with the constraints' latency settings
+    (backend, threads, batch, input), fits the predictor and prints its error on held-out
+    networks. Name the file in a constraints file to search against this device anywhere:
+    latency: {backend: ..., threads: ..., predictor: profiles/<device>.json}.
+
+    \b
+    Examples:
+      gensynth profile --constraints constraints/edge.yaml --out profiles/mybox.json
+      ssh pi 'cd gensynth && .venv/bin/gensynth profile --constraints c.yaml --out pi.json'
+    """
+    from tqdm import tqdm
+
+    from gensynth.constraints import load_constraints
+    from gensynth.profile import run_profile
+    from gensynth.space import load_space
+
+    c = load_constraints(constraints_file)
+    bar = tqdm(total=calibration + held_out, file=sys.stderr, unit="net", disable=None)
+
+    def step(done: int, total: int, what: str) -> None:
+        bar.total, bar.n = total, done
+        bar.set_postfix_str(what)
+
+    data = run_profile(
+        c, load_space(generator_file), out, calibration, held_out, seed, on_step=step
+    )
+    bar.close()
+    e, p = data["error"], data["provenance"]
+    if fmt == "json":
+        _echo_json({"profile": str(out), "provenance": p, "error": e, "fit": data["fit_error"]})
+        return
+    click.echo(
+        f"{out}: {p['cpu']}, {p['backend']} {p['backend_version']}, {p['threads']} thread(s), "
+        f"input {'x'.join(map(str, p['input']))}, batch {p['batch']}"
+    )
+    click.echo(
+        f"predicted vs measured on {e['n']} held-out networks: mean absolute error "
+        f"{e['mape_pct']:.1f} %, worst {e['worst_pct']:.1f} %, Kendall tau {e['kendall_tau']:.3f}"
+    )
+    click.echo(
+        f"use it: latency: {{backend: {p['backend']}, threads: {p['threads']}, predictor: {out}}}"
+    )
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """Plain left-aligned text table."""
     if not rows:

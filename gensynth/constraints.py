@@ -88,6 +88,7 @@ class LatencyConfig:
     threads: int = 1
     warmup: int = 3
     runs: int = 15
+    predictor: str | None = None  # a device profile (gensynth profile): predict, not measure
 
 
 @dataclass(frozen=True)
@@ -338,9 +339,19 @@ def _latency(r: Reader) -> LatencyConfig:
         r.int("threads", 1, low=1, high=256),
         r.int("warmup", 3, low=0, high=1000),
         r.int("runs", 15, low=1, high=10000),
+        _profile_file(r),
     )
     r.done()
     return lat
+
+
+def _profile_file(r: Reader) -> str | None:
+    path = r.str("predictor", None)
+    if path is None:
+        return None
+    where = _beside(r, path)
+    r.check("predictor", Path(where).is_file(), f"file not found: {where}, got {path!r}")
+    return where
 
 
 def _beside(r: Reader, path: str) -> str:

@@ -51,6 +51,14 @@ class LayerCost:
 
 
 @dataclass(frozen=True)
+class BlockCost:
+    """A block (nested ones included) and the shape it outputs."""
+
+    kind: str
+    shape_out: Shape
+
+
+@dataclass(frozen=True)
 class SectionCost:
     name: str
     shape_in: Shape
@@ -71,6 +79,7 @@ class Cost:
     peak_activation_bytes: int
     sections: tuple[SectionCost, ...]
     layers: tuple[LayerCost, ...]
+    blocks: tuple[BlockCost, ...] = ()
 
     @property
     def params_m(self) -> float:
@@ -104,11 +113,11 @@ def cost(spec: ArchSpec | NetPlan, resolution: int = 224) -> Cost:
     """
     plan = spec if isinstance(spec, NetPlan) else network_plan(spec)
     shape = Shape(plan.in_channels, resolution, resolution)
-    sections, layers = [], []
+    sections, layers, blocks = [], [], []
     for section in plan.sections:
         start, first = shape, len(layers)
         for block in section.blocks:
-            shape = _walk_block(block, shape, layers)
+            shape = _walk_block(block, shape, layers, blocks)
         mine = layers[first:]
         extra = sum(_block_params(b) for b in section.blocks)
         sections.append(
@@ -137,6 +146,7 @@ def cost(spec: ArchSpec | NetPlan, resolution: int = 224) -> Cost:
         peak * BYTES_PER_VALUE,
         tuple(sections),
         tuple(layers),
+        tuple(blocks),
     )
 
 
@@ -158,25 +168,37 @@ def _block_params(block: BlockPlan) -> int:
     return nested + (block.kind == "ac")
 
 
-def _walk_block(block: BlockPlan, shape: Shape, out: list[LayerCost]) -> Shape:
-    """Append the cost of every layer of a block; return the block's output shape."""
+def _walk_block(
+    block: BlockPlan, shape: Shape, out: list[LayerCost], blocks: list[BlockCost] | None = None
+) -> Shape:
+    """Append the cost of every layer of a block (and the block, to ``blocks``); return the
+    block's output shape."""
     if block.kind == "ac":
         query, expand = block.branches
-        inner = _walk(query, shape, out)
-        _walk(expand, Shape(inner.c, shape.h, shape.w), out)
-        return shape
-    if block.kind == "se":  # the gate is (c, 1, 1), broadcast over the input
-        _walk(block.branches[0], shape, out)
-        return shape
-    results = [_walk(branch, shape, out) for branch in block.branches]
-    assert all(r == results[0] for r in results), f"branch shapes differ in {block.label}"
-    return results[0]
+        inner = _walk(query, shape, out, blocks)
+        _walk(expand, Shape(inner.c, shape.h, shape.w), out, blocks)
+        result = shape
+    elif block.kind == "se":  # the gate is (c, 1, 1), broadcast over the input
+        _walk(block.branches[0], shape, out, blocks)
+        result = shape
+    else:
+        results = [_walk(branch, shape, out, blocks) for branch in block.branches]
+        assert all(r == results[0] for r in results), f"branch shapes differ in {block.label}"
+        result = results[0]
+    if blocks is not None:
+        blocks.append(BlockCost(block.kind, result))
+    return result
 
 
-def _walk(layers: tuple[Layer | BlockPlan, ...], shape: Shape, out: list[LayerCost]) -> Shape:
+def _walk(
+    layers: tuple[Layer | BlockPlan, ...],
+    shape: Shape,
+    out: list[LayerCost],
+    blocks: list[BlockCost] | None = None,
+) -> Shape:
     for layer in layers:
         if isinstance(layer, BlockPlan):
-            shape = _walk_block(layer, shape, out)
+            shape = _walk_block(layer, shape, out, blocks)
             continue
         shape_out, params, macs = _layer_cost(layer, shape)
         out.append(LayerCost(layer, shape, shape_out, params, macs))

@@ -301,6 +301,8 @@ def explore(
             requeue_interrupted(study)  # the interrupted trial runs again on resume
             raise
     found = best_value(study) is not None
+    if found and cfg.constraints.latency.predictor:
+        check_prediction(study, cfg.constraints)
     if found and (cfg.confirm or (cfg.compare and _stale_comparison(study))):
         inquisitor = inquisitor or make_inquisitor(cfg.constraints, device=cfg.device)
     if found and cfg.confirm:
@@ -316,6 +318,30 @@ def explore(
 
         compare(study, cfg.constraints, inquisitor)
     return study
+
+
+def check_prediction(study: optuna.Study, c: Constraints) -> dict | None:
+    """Where this host is the profiled device, time the chosen architecture here too, so
+    the report shows predicted and measured side by side (stored as `latency_check`)."""
+    from gensynth.profile import cpu_name, time_spec
+
+    p = study.user_attrs.get("latency_profile", {}).get("provenance", {})
+    best = best_record(study)
+    if p.get("host") != socket.gethostname() or p.get("cpu") != cpu_name() or best is None:
+        return None
+    done = study.user_attrs.get("latency_check")
+    if done and done.get("trial") == best.number:
+        return done
+    measured = time_spec(best.arch(), c)["ms"]
+    predicted = best.metrics.get("latency_ms")
+    check = {
+        "trial": best.number,
+        "predicted_ms": predicted,
+        "measured_ms": measured,
+        "error_pct": abs(predicted - measured) / measured * 100 if predicted else None,
+    }
+    study.set_user_attr("latency_check", check)
+    return check
 
 
 def study_references(study: optuna.Study, inquisitor: Inquisitor) -> dict:

@@ -14,8 +14,9 @@ from gensynth.build import build_model, calibrate_norms, deployment_form
 from gensynth.constraints import Constraints, Relative
 from gensynth.cost import cost
 from gensynth.data import ProxyData
-from gensynth.errors import GensynthError
+from gensynth.errors import ConfigError, GensynthError
 from gensynth.latency import measure_latency, measure_paired
+from gensynth.predictor import Predictor, load_predictor
 from gensynth.rules import (
     BUILD_STAGE,
     STAGES,
@@ -101,6 +102,9 @@ class Inquisitor:
         self.device = device  # where proxy training runs (latency: the deployment backend)
         self.reference_facts = reference_facts if reference_facts is not None else {}
         self._latency_reference: Any = None  # the loaded reference a relative budget names
+        self.predictor = None  # latency predicted from a device profile, when one is named
+        if constraints.latency.predictor:
+            self.predictor = matching_predictor(constraints)
 
     def measure_references(self, names: list[str] | None = None) -> dict[str, dict[str, float]]:
         """Count (and, with proxy data, train once) the references the profile names; keep
@@ -200,7 +204,19 @@ class Inquisitor:
         d, lat = self.c.deployment, self.c.latency
         shape = (d.batch, d.channels, d.resolution, d.resolution)
         limit = self.c.budgets.latency_ms
-        if isinstance(limit, Relative):
+        if self.predictor is not None:  # the profiled device's latency, not this host's
+            ctx.pop("deployed", None)
+            ms = self.predictor.predict(a.spec)
+            a.metrics.update(latency_ms=ms, latency_predicted=1.0)
+            if isinstance(limit, Relative):
+                ratio = ms / self.predictor.reference_ms(limit.reference)
+                a.metrics.update(
+                    latency_ratio=ratio,
+                    latency_ratio_low=ratio,
+                    latency_ratio_high=ratio,
+                    reference_latency_ms=self.predictor.reference_ms(limit.reference),
+                )
+        elif isinstance(limit, Relative):
             ref = self.latency_reference(shape)
             p = measure_paired(
                 ctx.pop("deployed"),
@@ -268,6 +284,27 @@ class Inquisitor:
         if broken:
             reason = f"{a.stage}: violated {', '.join(broken)}"
             a.status, a.reason = "infeasible", "; ".join(filter(None, (a.reason, reason)))
+
+
+def matching_predictor(c: Constraints) -> Predictor:
+    """The constraints' latency predictor, refused unless its profile was measured with the
+    same backend, threads, batch and input as the constraints ask for."""
+    predictor = load_predictor(c.latency.predictor)
+    p, d = predictor.provenance, c.deployment
+    wanted = {
+        "backend": c.latency.backend,
+        "threads": c.latency.threads,
+        "batch": d.batch,
+        "input": [d.channels, d.resolution, d.resolution],
+    }
+    for key, value in wanted.items():
+        if p.get(key) != value:
+            raise ConfigError(
+                f"{c.source}: latency.predictor: {c.latency.predictor} was profiled with "
+                f"{key} {p.get(key)!r}, the constraints ask for {value!r}: profile again "
+                f"with these constraints"
+            )
+    return predictor
 
 
 def _require(ok: Any, message: str) -> None:

@@ -225,6 +225,7 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
     storage = open_storage(cfg.storage)
     sampler = make_sampler(cfg.sampler, cfg.seed)
     pruner = make_pruner(directions, cfg.constraints.proxy.epochs)
+    profile = _profile_summary(cfg) if cfg.constraints.latency.predictor else None
     try:
         study = optuna.create_study(
             storage=storage,
@@ -255,6 +256,8 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(),
     }
+    if profile is not None:
+        attrs["latency_profile"] = profile
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     with warnings.catch_warnings():  # metric names are "experimental" in Optuna
@@ -265,6 +268,20 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
     # written last: a process that finds the study waits for it (see _await_creation)
     study.set_user_attr("constraints_hash", cfg.constraints.hash)
     return study
+
+
+def _profile_summary(cfg: ExploreConfig) -> dict[str, Any]:
+    """The device profile the study predicts latency from (refused for another space)."""
+    from gensynth.predictor import load_predictor
+
+    p = load_predictor(cfg.constraints.latency.predictor)
+    if p.provenance.get("space_hash") != cfg.space.hash:
+        raise StudyError(
+            f"{cfg.constraints.source}: latency.predictor: {p.path} profiles design space "
+            f"{p.provenance.get('space')!r} (hash {p.provenance.get('space_hash')}), not "
+            f"{cfg.space.source} (hash {cfg.space.hash}): profile this space on the device"
+        )
+    return {"path": p.path, "provenance": p.provenance, "error": p.error, "text": p.describe()}
 
 
 CREATION_WAIT_S = 60.0

@@ -47,14 +47,14 @@ class Survey:
 def survey(space: DesignSpace, c: Constraints, samples: int = 2000, seed: int = 0) -> Survey:
     """Sample the space and decide every spec-only rule and budget on each sample."""
     rng = random.Random(seed)
-    refs = _reference_facts(c)
+    refs = reference_facts(c)
     found, metrics = [], {"params_m": [], "macs_g": [], "peak_activation_mb": []}
     hashes = set()
     for i in range(samples):
         spec = space.sample(RandomSuggester(rng), name=f"s{i}")
         spec = spec.replace(in_channels=c.deployment.channels, num_classes=c.deployment.classes)
         hashes.add(spec.hash)
-        v = _spec_only(spec, c, refs, metrics)
+        v = spec_only(spec, c, refs, metrics)
         found.append(v)
     enabled = [r.name for r in RULES if r.stage in SPEC_ONLY and r.enabled(c)]
     result = Survey(space_size(space), samples, len(hashes))
@@ -65,13 +65,14 @@ def survey(space: DesignSpace, c: Constraints, samples: int = 2000, seed: int = 
         spec = space.seed.replace(
             in_channels=c.deployment.channels, num_classes=c.deployment.classes
         )
-        result.seed = _spec_only(spec, c, refs, None)
+        result.seed = spec_only(spec, c, refs, None)
     return result
 
 
-def _spec_only(
-    spec: ArchSpec, c: Constraints, refs: dict, metrics: dict | None
+def spec_only(
+    spec: ArchSpec, c: Constraints, refs: dict, metrics: dict | None = None
 ) -> dict[str, float]:
+    """The violations of every spec-only rule and budget (<= 0: holds)."""
     m = cost(spec, c.deployment.resolution).facts()
     if metrics is not None:
         for key, value in m.items():
@@ -80,7 +81,7 @@ def _spec_only(
     return {**violations("structure", facts, c), **violations("budgets", facts, c)}
 
 
-def _reference_facts(c: Constraints) -> dict[str, dict[str, float]]:
+def reference_facts(c: Constraints) -> dict[str, dict[str, float]]:
     """Params / MACs / activation of the built-in references the budgets name (analytic)."""
     out = {}
     for name in c.references():

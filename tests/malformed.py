@@ -120,6 +120,7 @@ CONSTRAINTS_OTHER = [
     ("aads_string", "rules: {aads: half}\n", "rules.aads"),
     ("schedule_typo", "proxy: {schedule: cosin}\n", "did you mean 'cosine'"),
     ("optimizer_bad", "proxy: {optimizer: lamb}\n", "proxy.optimizer"),
+    ("predictor_missing", "latency: {predictor: nope.json}\n", "latency.predictor: file not"),
 ]
 
 _BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -464,6 +465,22 @@ def cases(marker: str) -> list[Case]:
         if name == "alias_bomb":
             body = _BOMB + "budgets: {params_m: *u}\n"
         out.append(Case("constraints", name, {"c.yaml": _text(body)}, expect))
+    out.append(
+        Case(
+            "constraints",
+            "predictor_not_json",
+            {"c.yaml": b"latency: {predictor: p.json}\n", "p.json": b"{not json"},
+            "not a profile",
+        )
+    )
+    out.append(
+        Case(
+            "constraints",
+            "predictor_other_format",
+            {"c.yaml": b"latency: {predictor: p.json}\n", "p.json": b'{"format": "x"}'},
+            "not a gensynth profile",
+        )
+    )
     out.append(Case("constraints", "utf16", {"c.yaml": "name: x\n".encode("utf-16")}, "not UTF-8"))
     out.append(
         Case("constraints", "latin1", {"c.yaml": "name: café\n".encode("latin-1")}, "not UTF-8")

@@ -71,6 +71,9 @@ def test_every_verb_speaks_json(tmp_path):
         "space": ["space", "--constraints", constraints, "--generator", space]
         + ["--samples", "50", "--format", "json"],
         "init": ["init", str(tmp_path / "p"), "--format", "json"],
+        "profile": ["profile", "--constraints", constraints, "--generator", space]
+        + ["--out", str(tmp_path / "prof.json"), "--calibration", "20", "--held-out", "10"]
+        + ["--format", "json"],
         "export": ["export", "--spec", str(SEED_FILE), "--format", "json", "--json"]
         + ["--out", str(tmp_path / "seed.json")],
     }

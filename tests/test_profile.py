@@ -1,0 +1,124 @@
+"""`gensynth profile` and the latency predictor: the file, resuming, refusing a profile of
+another set-up, searching with predicted latency. (The predictor's accuracy on this
+machine is a benchmark, benchmarks/predictor.py, not a test: it depends on the host.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gensynth.cli import main
+from gensynth.constraints import load_constraints
+from gensynth.errors import ConfigError, StudyError
+from gensynth.predictor import FEATURES, load_predictor
+from gensynth.profile import run_profile
+from gensynth.space import load_space
+from tests.test_explore import DATA, config
+
+TINY = DATA / "tiny_constraints.yaml"
+SPACE = DATA / "tiny_space.yaml"
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("profile") / "tiny.json"
+    result = CliRunner().invoke(
+        main,
+        ["profile", "--constraints", str(TINY), "--generator", str(SPACE), "--out", str(out)]
+        + ["--calibration", "24", "--held-out", "10", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_profile_file_has_provenance_measurements_model_and_error(profiled):
+    out, summary = profiled
+    data = json.loads(out.read_text())
+    p = data["provenance"]
+    keys = ("host", "cpu", "os", "backend", "backend_version", "threads", "batch", "input")
+    for key in (*keys, "date", "gensynth", "space_hash", "warmup", "runs"):
+        assert key in p, key
+    assert p["input"] == [3, 32, 32] and p["backend"] == "torch" and p["threads"] == 1
+    roles = [n["role"] for n in data["networks"].values()]
+    assert roles.count("calibration") == 24 and roles.count("held_out") == 10
+    assert all(n["ms"] > 0 and n["iqr_ms"] >= 0 for n in data["networks"].values())
+    assert {"fbnet_c", "mobilenetv3_large"} <= set(data["references"])
+    assert data["model"]["features"] == list(FEATURES)
+    assert all(c >= 0 for c in data["model"]["coef"])
+    assert set(data["error"]) == {"mape_pct", "worst_pct", "kendall_tau", "n"}
+    assert summary["error"] == data["error"] and data["error"]["n"] == 10
+
+
+def test_predictor_predicts_from_the_file(profiled):
+    out, _ = profiled
+    predictor = load_predictor(out)
+    space = load_space(SPACE)
+    data = json.loads(out.read_text())
+    for n in list(data["networks"].values())[:5]:
+        from gensynth.spec import ArchSpec
+
+        assert predictor.predict(ArchSpec.from_dict(n["spec"])) == pytest.approx(n["predicted_ms"])
+    assert predictor.predict(space.seed.replace(num_classes=10)) > 0
+    assert "held-out error" in predictor.describe()
+
+
+def test_an_interrupted_profile_resumes_without_measuring_again(tmp_path):
+    c, space = load_constraints(TINY), load_space(SPACE)
+    out = tmp_path / "p.json"
+    steps = []
+
+    def stop_after_five(done, total, what):
+        steps.append(what)
+        if len(steps) > 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_profile(c, space, out, 20, 10, references=("fbnet_c",), on_step=stop_after_five)
+    first = json.loads(out.read_text())["networks"]
+    assert len(first) == 5 and "model" not in json.loads(out.read_text())
+    heard = []
+    data = run_profile(
+        c, space, out, 20, 10, references=("fbnet_c",), on_step=lambda d, t, w: heard.append(w)
+    )
+    assert len(data["networks"]) == 30 and len(heard) == 30 + 1 - 5
+    assert all(data["networks"][h]["ms"] == first[h]["ms"] for h in first)  # kept, not redone
+    other = dataclasses.replace(c, latency=dataclasses.replace(c.latency, threads=2))
+    with pytest.raises(ConfigError, match="threads: 1 -> 2"):
+        run_profile(other, space, out, 20, 10)
+
+
+def _with_predictor(tmp_path, profile, **latency):
+    text = TINY.read_text().replace(
+        "latency: {backend: torch, threads: 1, warmup: 1, runs: 2}",
+        f"latency: {{backend: torch, threads: {latency.get('threads', 1)}, warmup: 1, "
+        f"runs: 2, predictor: {profile}}}",
+    )
+    path = tmp_path / "predicted.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_search_with_predicted_latency_and_refusals(profiled, tmp_path):
+    from gensynth.explore import explore
+    from gensynth.report import write_report
+
+    out, _ = profiled
+    cfg = config(tmp_path, trials=3)
+    c = load_constraints(_with_predictor(tmp_path, out))
+    study = explore(dataclasses.replace(cfg, constraints=c))
+    timed = [t for t in study.get_trials() if "latency_ms" in t.user_attrs.get("metrics", {})]
+    assert timed and all(t.user_attrs["metrics"]["latency_predicted"] == 1.0 for t in timed)
+    assert study.user_attrs["latency_profile"]["path"] == str(out)
+    html = write_report(study, tmp_path / "r").read_text()
+    assert "<b>predicted</b>, not measured on this host" in html
+    wrong_threads = load_constraints(_with_predictor(tmp_path, out, threads=2))
+    with pytest.raises(ConfigError, match="profiled with threads 1"):
+        explore(dataclasses.replace(config(tmp_path / "b"), constraints=wrong_threads))
+    from gensynth.space import IntRange
+
+    other_space = dataclasses.replace(load_space(SPACE), stage_count=IntRange(1, 1))
+    with pytest.raises(StudyError, match="profile this space on the device"):
+        explore(dataclasses.replace(config(tmp_path / "c"), constraints=c, space=other_space))
