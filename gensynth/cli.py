@@ -996,6 +996,20 @@ def init(folder: Path, start: str, force: bool, fmt: str) -> None:
     show_default=True,
     help="Networks measured only to state the predictor's error.",
 )
+@click.option(
+    "--block-networks",
+    type=click.IntRange(0, 5000),
+    default=180,
+    show_default=True,
+    help="More networks whose blocks (not the whole networks) are timed.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Interleaved rounds per network: its latency is the median of the round medians.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Which networks are drawn.")
 @format_option
 def profile(
@@ -1004,6 +1018,8 @@ def profile(
     out: Path,
     calibration: int,
     held_out: int,
+    block_networks: int,
+    rounds: int,
     seed: int,
     fmt: str,
 ) -> None:
@@ -1034,7 +1050,15 @@ def profile(
         bar.set_postfix_str(what)
 
     data = run_profile(
-        c, load_space(generator_file), out, calibration, held_out, seed, on_step=step
+        c,
+        load_space(generator_file),
+        out,
+        calibration,
+        held_out,
+        seed,
+        on_step=step,
+        block_networks=block_networks,
+        rounds=rounds,
     )
     bar.close()
     e, p = data["error"], data["provenance"]

@@ -151,12 +151,15 @@ def cost(spec: ArchSpec | NetPlan, resolution: int = 224) -> Cost:
 
 
 def plan_cost(
-    blocks: tuple[BlockPlan, ...] | list[BlockPlan], shape: Shape
+    blocks: tuple[BlockPlan, ...] | list[BlockPlan],
+    shape: Shape,
+    found: list[BlockCost] | None = None,
 ) -> tuple[Shape, list[LayerCost]]:
-    """Output shape and per-layer costs of a sequence of block plans from an input shape."""
+    """Output shape and per-layer costs of a sequence of block plans from an input shape
+    (and, into ``found``, every block with its output shape, nested ones included)."""
     layers: list[LayerCost] = []
     for block in blocks:
-        shape = _walk_block(block, shape, layers)
+        shape = _walk_block(block, shape, layers, found)
     return shape, layers
 
 

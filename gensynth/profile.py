@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import socket
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,17 +25,27 @@ from typing import Any
 import torch
 
 from gensynth.baselines import load_reference
+from gensynth.blocks import make_block
 from gensynth.build import build_model, calibrate_norms, deployment_form
 from gensynth.constraints import Constraints
 from gensynth.errors import ConfigError
-from gensynth.latency import measure_latency
-from gensynth.predictor import FEATURES, FORMAT, errors, features, fit, predict_row
+from gensynth.latency import measure_latency, runner
+from gensynth.plan import network_plan
+from gensynth.predictor import (
+    FEATURES,
+    FORMAT,
+    block_features,
+    errors,
+    network_blocks,
+    predictor_from,
+)
 from gensynth.references import BUILTIN
 from gensynth.space import DesignSpace
 from gensynth.spec import ArchSpec
 from gensynth.survey import RandomSuggester, reference_facts, spec_only
 
 DRAWS_PER_SPEC = 200  # give up when the profile accepts fewer than 1 in 200 samples
+BLOCK_RUNS = 11  # timed calls per block (single calls: measured steadier than batched ones)
 
 
 def cpu_name() -> str:
@@ -101,13 +112,32 @@ def sample_specs(c: Constraints, space: DesignSpace, n: int, seed: int) -> list[
     )
 
 
+def deployed(spec_or_plan: Any, shape: tuple[int, ...]) -> torch.nn.Module:
+    """The deployment form the inquisitor times: norms calibrated, BatchNorm folded."""
+    return deployment_form(calibrate_norms(build_model(spec_or_plan), (2, *shape[1:])))
+
+
 def time_spec(spec: ArchSpec, c: Constraints) -> dict[str, float]:
     """Latency of the deployment form, exactly as the inquisitor times a candidate."""
     d, lat = c.deployment, c.latency
     shape = (d.batch, d.channels, d.resolution, d.resolution)
-    model = deployment_form(calibrate_norms(build_model(spec), (2, *shape[1:])))
-    t = measure_latency(model, shape, lat.backend, lat.threads, lat.warmup, lat.runs)
+    t = measure_latency(
+        deployed(spec, shape), shape, lat.backend, lat.threads, lat.warmup, lat.runs
+    )
     return {"ms": t.median_ms, "iqr_ms": t.q3_ms - t.q1_ms}
+
+
+def _time(run: Callable[[], object], warmup: int, runs: int) -> tuple[float, float]:
+    """(median, IQR) in ms of ``runs`` calls after ``warmup``."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return statistics.median(times), q[2] - q[0]
 
 
 def run_profile(
@@ -119,69 +149,111 @@ def run_profile(
     seed: int = 0,
     references: tuple[str, ...] = tuple(BUILTIN),
     on_step: Callable[[int, int, str], None] | None = None,
+    block_networks: int = 180,
+    rounds: int = 3,
 ) -> dict[str, Any]:
-    """Measure, fit, evaluate; write ``out`` after every measurement and return its data."""
+    """Time blocks, networks (``rounds`` interleaved rounds each: the median of the round
+    medians) and references; fit; state the held-out error. ``out`` is rewritten as it goes,
+    so an interrupted profile resumes."""
     here = provenance(c, space)
     data = _resume(out, here) or {
         "format": FORMAT,
         "provenance": here,
-        "plan": {"calibration": calibration, "held_out": held_out, "seed": seed},
+        "plan": {
+            "calibration": calibration,
+            "held_out": held_out,
+            "block_networks": block_networks,
+            "rounds": rounds,
+            "seed": seed,
+        },
+        "features": list(FEATURES),
         "networks": {},
+        "blocks": {},
         "references": {},
     }
     plan = data["plan"]
-    specs = sample_specs(c, space, plan["calibration"] + plan["held_out"], plan["seed"])
-    # held-out networks are a random share, measured in the same (random) order as the
-    # calibration ones, so drift of the host touches both alike
-    held = set(random.Random(plan["seed"] + 1).sample(range(len(specs)), plan["held_out"]))
-    roles = {s.hash: "held_out" if i in held else "calibration" for i, s in enumerate(specs)}
-    todo = len(specs) + len(references)
-    done = len(data["networks"]) + len(data["references"])
+    n_cal, n_held, n_blocks = plan["calibration"], plan["held_out"], plan["block_networks"]
+    specs = sample_specs(c, space, n_cal + n_held + n_blocks, plan["seed"])
+    order = random.Random(plan["seed"] + 1).sample(range(len(specs)), len(specs))
+    roles = {}
+    for rank, i in enumerate(order):
+        roles[specs[i].hash] = (
+            "held_out" if rank < n_held else "calibration" if rank < n_held + n_cal else "blocks"
+        )
+    d, lat = c.deployment, c.latency
+    shape = (d.batch, d.channels, d.resolution, d.resolution)
+    x = torch.randn(*shape)
+    torch.set_num_threads(lat.threads)
+    # 1. blocks of the calibration and block-only networks (never of the held-out ones)
+    wanted: dict[str, tuple[Any, Any]] = {}
     for spec in specs:
-        if spec.hash in data["networks"]:
+        if roles[spec.hash] != "held_out":
+            for block, at in network_blocks(network_plan(spec), d.resolution):
+                wanted.setdefault(f"{repr(block)}@{at.c}x{at.h}x{at.w}", (block, at))
+    networks = [s for s in specs if roles[s.hash] != "blocks"]
+    todo = len(wanted) + len(networks) * plan["rounds"] + len(references) * plan["rounds"]
+    done = len(data["blocks"])
+    for i, (key, (block, at)) in enumerate(wanted.items()):
+        if key in data["blocks"]:
             continue
-        if on_step:
-            on_step(done, todo, f"network {spec.hash} ({roles[spec.hash]})")
-        data["networks"][spec.hash] = {
-            "role": roles[spec.hash],
-            "spec": spec.to_dict(),
-            **time_spec(spec, c),
-        }
+        if on_step and i % 10 == 0:
+            on_step(done, todo, f"block {i + 1}/{len(wanted)}")
+        size = (d.batch, at.c, at.h, at.w)
+        module = deployment_form(calibrate_norms(make_block(block), (2, *size[1:])))
+        run = runner(module, torch.randn(*size), lat.backend, lat.threads)
+        ms, _ = _time(run, 2, BLOCK_RUNS)
+        label = f"{block.label or block.kind} at {at.c}x{at.h}x{at.w}"
+        f = block_features(block, at)[0]
+        data["blocks"][key] = {"label": label, "features": [f[n] for n in FEATURES], "ms": ms}
         done += 1
-        _write(out, data)
-    for name in references:
-        if name in data["references"]:
-            continue
-        if on_step:
-            on_step(done, todo, f"reference {name}")
-        ref = load_reference(name, c)
-        d, lat = c.deployment, c.latency
-        shape = (d.batch, d.channels, d.resolution, d.resolution)
-        t = measure_latency(ref.model, shape, lat.backend, lat.threads, lat.warmup, lat.runs)
-        data["references"][name] = {"ms": t.median_ms, "iqr_ms": t.q3_ms - t.q1_ms}
-        done += 1
-        _write(out, data)
-    resolution = c.deployment.resolution
-    rows = {
-        h: features(ArchSpec.from_dict(n["spec"]), resolution) for h, n in data["networks"].items()
-    }
-    cal = [h for h, n in data["networks"].items() if n["role"] == "calibration"]
-    held = [h for h, n in data["networks"].items() if n["role"] == "held_out"]
-    coef = fit([rows[h] for h in cal], [data["networks"][h]["ms"] for h in cal])
-    data["model"] = {"kind": "nnls-linear", "features": list(FEATURES), "coef": coef}
-    for h, row in rows.items():
-        data["networks"][h]["predicted_ms"] = predict_row(coef, row)
-    data["error"] = errors(
-        [data["networks"][h]["predicted_ms"] for h in held],
-        [data["networks"][h]["ms"] for h in held],
-    )
-    data["fit_error"] = errors(
-        [data["networks"][h]["predicted_ms"] for h in cal],
-        [data["networks"][h]["ms"] for h in cal],
-    )
+        if done % 25 == 0:
+            _write(out, data)
+    _write(out, data)
+    # 2. whole networks and references, in rounds: each round in its own random order
+    runners: dict[str, Callable[[], object]] = {}
+    for r in range(plan["rounds"]):
+        jobs = [("network", s.hash, s) for s in networks] + [
+            ("reference", n, n) for n in references
+        ]
+        random.Random(plan["seed"] + 10 + r).shuffle(jobs)
+        for kind, key, what in jobs:
+            store = data["networks"] if kind == "network" else data["references"]
+            entry = store.setdefault(key, {"rounds": [], "iqrs": []})
+            if len(entry["rounds"]) > r:
+                continue
+            if on_step:
+                on_step(done, todo, f"round {r + 1}/{plan['rounds']}: {kind} {key}")
+            if key not in runners:
+                model = (
+                    deployed(what, shape) if kind == "network" else load_reference(what, c).model
+                )
+                runners[key] = runner(model, x, lat.backend, lat.threads)
+            ms, iqr = _time(runners[key], lat.warmup, lat.runs)
+            entry["rounds"].append(ms)
+            entry["iqrs"].append(iqr)
+            entry["ms"] = statistics.median(entry["rounds"])
+            entry["iqr_ms"] = statistics.median(entry["iqrs"])
+            if kind == "network":
+                entry.update(role=roles[key], spec=what.to_dict())
+            done += 1
+            _write(out, data)
+    # 3. fit on the blocks and the calibration networks; state the error on the held-out
+    evaluate(data, out)
     data["provenance"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     _write(out, data)
     return data
+
+
+def evaluate(data: dict[str, Any], out: Path) -> None:
+    """Fit the predictor from the profile's data and store, per network, its prediction,
+    and the errors on the held-out (``error``) and calibration (``fit_error``) networks."""
+    predictor = predictor_from(data, str(out))
+    for entry in data["networks"].values():
+        entry["predicted_ms"] = predictor.predict(ArchSpec.from_dict(entry["spec"]))
+    for role, key in (("held_out", "error"), ("calibration", "fit_error")):
+        mine = [n for n in data["networks"].values() if n["role"] == role]
+        data[key] = errors([n["predicted_ms"] for n in mine], [n["ms"] for n in mine])
+    data["correction"] = list(predictor.correction)
 
 
 def _resume(out: Path, here: dict[str, Any]) -> dict[str, Any] | None:
@@ -209,5 +281,5 @@ def _write(out: Path, data: dict[str, Any]) -> None:
     """Atomically: a kill mid-write leaves the previous complete file."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
     os.replace(tmp, out)

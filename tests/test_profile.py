@@ -16,6 +16,7 @@ from gensynth.errors import ConfigError, StudyError
 from gensynth.predictor import FEATURES, load_predictor
 from gensynth.profile import run_profile
 from gensynth.space import load_space
+from gensynth.spec import ArchSpec
 from tests.test_explore import DATA, config
 
 TINY = DATA / "tiny_constraints.yaml"
@@ -28,7 +29,8 @@ def profiled(tmp_path_factory):
     result = CliRunner().invoke(
         main,
         ["profile", "--constraints", str(TINY), "--generator", str(SPACE), "--out", str(out)]
-        + ["--calibration", "24", "--held-out", "10", "--format", "json"],
+        + ["--calibration", "24", "--held-out", "10", "--block-networks", "10"]
+        + ["--rounds", "2", "--format", "json"],
     )
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout)
@@ -44,10 +46,13 @@ def test_profile_file_has_provenance_measurements_model_and_error(profiled):
     assert p["input"] == [3, 32, 32] and p["backend"] == "torch" and p["threads"] == 1
     roles = [n["role"] for n in data["networks"].values()]
     assert roles.count("calibration") == 24 and roles.count("held_out") == 10
-    assert all(n["ms"] > 0 and n["iqr_ms"] >= 0 for n in data["networks"].values())
+    for n in data["networks"].values():
+        assert n["ms"] > 0 and n["iqr_ms"] >= 0 and len(n["rounds"]) == 2
     assert {"fbnet_c", "mobilenetv3_large"} <= set(data["references"])
-    assert data["model"]["features"] == list(FEATURES)
-    assert all(c >= 0 for c in data["model"]["coef"])
+    assert data["features"] == list(FEATURES) and len(data["blocks"]) > 20
+    timed = set(data["blocks"])
+    assert timed and all(b["ms"] > 0 for b in data["blocks"].values())
+    assert all(c >= 0 for c in data["correction"])
     assert set(data["error"]) == {"mape_pct", "worst_pct", "kendall_tau", "n"}
     assert summary["error"] == data["error"] and data["error"]["n"] == 10
 
@@ -58,8 +63,6 @@ def test_predictor_predicts_from_the_file(profiled):
     space = load_space(SPACE)
     data = json.loads(out.read_text())
     for n in list(data["networks"].values())[:5]:
-        from gensynth.spec import ArchSpec
-
         assert predictor.predict(ArchSpec.from_dict(n["spec"])) == pytest.approx(n["predicted_ms"])
     assert predictor.predict(space.seed.replace(num_classes=10)) > 0
     assert "held-out error" in predictor.describe()
@@ -75,19 +78,21 @@ def test_an_interrupted_profile_resumes_without_measuring_again(tmp_path):
         if len(steps) > 5:
             raise KeyboardInterrupt
 
+    kw = {"references": ("fbnet_c",), "block_networks": 0, "rounds": 1}
     with pytest.raises(KeyboardInterrupt):
-        run_profile(c, space, out, 20, 10, references=("fbnet_c",), on_step=stop_after_five)
-    first = json.loads(out.read_text())["networks"]
-    assert len(first) == 5 and "model" not in json.loads(out.read_text())
+        run_profile(c, space, out, 20, 10, on_step=stop_after_five, **kw)
+    first = json.loads(out.read_text())
+    assert "error" not in first
     heard = []
-    data = run_profile(
-        c, space, out, 20, 10, references=("fbnet_c",), on_step=lambda d, t, w: heard.append(w)
-    )
-    assert len(data["networks"]) == 30 and len(heard) == 30 + 1 - 5
-    assert all(data["networks"][h]["ms"] == first[h]["ms"] for h in first)  # kept, not redone
+    data = run_profile(c, space, out, 20, 10, on_step=lambda d, t, w: heard.append(w), **kw)
+    assert len(data["networks"]) == 30 and "error" in data
+    kept = {k: v["ms"] for k, v in first["blocks"].items()}
+    assert kept and all(data["blocks"][k]["ms"] == ms for k, ms in kept.items())  # not redone
+    for h, n in first["networks"].items():
+        assert data["networks"][h]["rounds"][: len(n["rounds"])] == n["rounds"]
     other = dataclasses.replace(c, latency=dataclasses.replace(c.latency, threads=2))
     with pytest.raises(ConfigError, match="threads: 1 -> 2"):
-        run_profile(other, space, out, 20, 10)
+        run_profile(other, space, out, 20, 10, **kw)
 
 
 def _with_predictor(tmp_path, profile, **latency):
@@ -122,3 +127,28 @@ def test_search_with_predicted_latency_and_refusals(profiled, tmp_path):
     other_space = dataclasses.replace(load_space(SPACE), stage_count=IntRange(1, 1))
     with pytest.raises(StudyError, match="profile this space on the device"):
         explore(dataclasses.replace(config(tmp_path / "c"), constraints=c, space=other_space))
+
+
+def test_the_fast_forest_equals_scikit_learns_predict(profiled):
+    import numpy as np
+
+    from gensynth.predictor import _vector
+
+    out, _ = profiled
+    predictor = load_predictor(out)
+    assert predictor.forest is not None  # scikit-learn's tree layout is still the known one
+    data = json.loads(out.read_text())
+    rows = np.array(
+        [_vector(dict(zip(FEATURES, b["features"], strict=True))) for b in data["blocks"].values()]
+    )
+    assert np.allclose(predictor.forest.predict(rows), predictor.model.predict(rows))
+
+
+def test_a_shipped_profile_loads_and_states_its_provenance_and_error():
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "profiles").glob("*.json")):
+        p = load_predictor(path)
+        assert p.provenance["input"] == [3, 224, 224] and p.provenance["threads"] == 1
+        assert p.error["n"] >= 50 and 0 <= p.error["mape_pct"] < 100
+        assert {"fbnet_c", "mobilenetv3_large"} <= set(p.references)
