@@ -61,17 +61,12 @@ def measure_latency(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        run = runners[backend](model.eval(), torch.randn(*shape), threads)
-        for _ in range(warmup):
-            run()
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - start) * 1e3)
+        times = time_calls(
+            runners[backend](model.eval(), torch.randn(*shape), threads), warmup, runs
+        )
     finally:
         torch.set_num_threads(previous)
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    q = quartiles(times)
     return Latency(
         statistics.median(times),
         q[0],
@@ -83,6 +78,23 @@ def measure_latency(
         threads,
         tuple(shape),
     )
+
+
+def time_calls(run: Callable[[], object], warmup: int, runs: int) -> list[float]:
+    """Milliseconds of each of ``runs`` calls of ``run``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def quartiles(times: list[float]) -> list[float]:
+    """First quartile, median, third quartile (one value: itself three times)."""
+    return statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from gensynth.blocks import make_block
 from gensynth.build import build_model, calibrate_norms, deployment_form
 from gensynth.constraints import Constraints
 from gensynth.errors import ConfigError
-from gensynth.latency import measure_latency, runner
+from gensynth.latency import measure_latency, quartiles, runner, time_calls
 from gensynth.plan import network_plan
 from gensynth.predictor import (
     FEATURES,
@@ -129,15 +129,8 @@ def time_spec(spec: ArchSpec, c: Constraints) -> dict[str, float]:
 
 def _time(run: Callable[[], object], warmup: int, runs: int) -> tuple[float, float]:
     """(median, IQR) in ms of ``runs`` calls after ``warmup``."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1e3)
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return statistics.median(times), q[2] - q[0]
+    q = quartiles(time_calls(run, warmup, runs))
+    return q[1], q[2] - q[0]
 
 
 def run_profile(

@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,32 +20,14 @@ from optuna.trial import TrialState
 
 from gensynth.record import read_all
 from gensynth.study import load_study
+from tests.test_explore import explore_command as base_command
 
 DATA = Path(__file__).parent / "data"
 TRIALS = 6
 
 
 def explore_command(storage: str, trials: int = TRIALS, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gensynth.cli",
-        "explore",
-        "--constraints",
-        str(DATA / "tiny_constraints.yaml"),
-        "--generator",
-        str(DATA / "tiny_space.yaml"),
-        "--storage",
-        storage,
-        "--study",
-        "tiny",
-        "--trials",
-        str(trials),
-        "--no-report",
-        "--no-compare",
-        "--no-confirm",
-        *extra,
-    ]
+    return base_command(storage, trials, "--study", "tiny", "--no-compare", "--no-confirm", *extra)
 
 
 def run_two_at_once(storage: str, folder: Path) -> None:

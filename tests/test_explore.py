@@ -153,8 +153,8 @@ def test_stale_running_trial_is_recovered(tmp_path):
     assert study.get_trials()[-1].state == TrialState.WAITING  # enqueued again
 
 
-def explore_command(storage) -> list[str]:
-    """`gensynth explore` on the tiny profile, 40 trials, as a separate process."""
+def explore_command(storage, trials: int = 40, *extra: str) -> list[str]:
+    """`gensynth explore` on the tiny profile as a separate process (extra arguments last)."""
     return [
         sys.executable,
         "-m",
@@ -167,8 +167,9 @@ def explore_command(storage) -> list[str]:
         "--storage",
         str(storage),
         "--trials",
-        "40",
+        str(trials),
         "--no-report",
+        *extra,
     ]
 
 
