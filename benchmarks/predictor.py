@@ -39,14 +39,20 @@ def main() -> None:
     data = json.loads(out.read_text()) if finished else run_profile(c, space, out)
     took = time.perf_counter() - start
     p, e, f = data["provenance"], data["error"], data["fit_error"]
-    print(f"profile: {out} ({p['cpu']}, {p['backend']} {p['backend_version']}, {p['threads']} "
-          f"thread(s), input {'x'.join(map(str, p['input']))})")
+    print(
+        f"profile: {out} ({p['cpu']}, {p['backend']} {p['backend_version']}, {p['threads']} "
+        f"thread(s), input {'x'.join(map(str, p['input']))})"
+    )
     if not finished:
         print(f"profiling took {took / 60:.1f} min")
-    print(f"held-out: n={e['n']}, mean abs error {e['mape_pct']:.1f} %, worst {e['worst_pct']:.1f}"
-          f" %, Kendall tau {e['kendall_tau']:.3f}")
-    print(f"calibration (fit): n={f['n']}, mean abs error {f['mape_pct']:.1f} %, Kendall tau "
-          f"{f['kendall_tau']:.3f}")
+    print(
+        f"held-out: n={e['n']}, mean abs error {e['mape_pct']:.1f} %, worst {e['worst_pct']:.1f}"
+        f" %, Kendall tau {e['kendall_tau']:.3f}"
+    )
+    print(
+        f"calibration (fit): n={f['n']}, mean abs error {f['mape_pct']:.1f} %, Kendall tau "
+        f"{f['kendall_tau']:.3f}"
+    )
     ms = sorted(n["ms"] for n in data["networks"].values())
     print(f"measured latencies: {ms[0]:.1f} to {ms[-1]:.1f} ms (median {ms[len(ms) // 2]:.1f})")
     refs = ", ".join(f"{k} {v['ms']:.1f}" for k, v in data["references"].items())
