@@ -539,6 +539,7 @@ def outcome(study: Any, cfg: Any, report_path: Path | None, interrupted: bool = 
         "trials": summary_counts(study),
         "assessed": sum(r.counted for r in records),
         "screened": sum(r.screened for r in records),
+        "copies": sum(r.duplicate_of is not None for r in records),
         "target": cfg.trials,
         "interrupted": interrupted,
         "last_run": {k: v for k, v in runs[-1].items() if k not in ("start", "end")}
@@ -572,7 +573,7 @@ def _summary(o: dict, latency_backend: str, timeout: float | None) -> None:
         f"study {o['study']}: {sum(found.values())} trials ("
         + ", ".join(f"{v} {k}" for k, v in sorted(found.items()))
         + f"); {o['assessed']} assessed, {o['screened']} screened out by spec-only rules "
-        "and budgets"
+        f"and budgets, {o['copies']} copies of earlier trials (not trained again)"
     )
     run = o["last_run"]
     if o["assessed"] < o["target"] and timeout is None and not o["interrupted"] and run:

@@ -230,7 +230,7 @@ def progress_of(
     records: list[TrialRecord] | None = None,
 ) -> Progress:
     records = read_all(study) if records is None else records
-    feasible = [r for r in records if r.feasible and r.state == "complete"]
+    feasible = [r for r in records if r.feasible and r.counted]  # copies not again
     best = [r.values[0] for r in feasible if r.values]
     seed = [
         r.seconds or 0.0
