@@ -152,3 +152,23 @@ def test_a_shipped_profile_loads_and_states_its_provenance_and_error():
         assert p.provenance["input"] == [3, 224, 224] and p.provenance["threads"] == 1
         assert p.error["n"] >= 50 and 0 <= p.error["mape_pct"] < 100
         assert {"fbnet_c", "mobilenetv3_large"} <= set(p.references)
+
+
+def test_a_relative_latency_budget_uses_the_profiles_reference(profiled, tmp_path):
+    from gensynth.constraints import Relative
+    from gensynth.inquisitor import Inquisitor
+    from tests.conftest import tiny_spec
+
+    out, _ = profiled
+    c = load_constraints(_with_predictor(tmp_path, out))
+    c = dataclasses.replace(
+        c, budgets=dataclasses.replace(c.budgets, latency_ms=Relative("fbnet_c", 1 / 1.2))
+    )
+    inquisitor = Inquisitor(c)  # no data: the accuracy stage is skipped
+    a = inquisitor.assess(tiny_spec().replace(num_classes=10), keep_going=True)
+    predicted = inquisitor.predictor.predict(a.spec)
+    reference = json.loads(out.read_text())["references"]["fbnet_c"]["ms"]
+    assert a.metrics["latency_predicted"] == 1.0
+    assert a.metrics["latency_ms"] == pytest.approx(predicted)
+    assert a.metrics["latency_ratio"] == pytest.approx(predicted / reference)
+    assert "latency" in a.violations
