@@ -159,12 +159,24 @@ def constraints_option(f: Any) -> Any:
     )(f)
 
 
+SHIPPED_SPACE = "generators/attendnext.yaml"
+
+
+def _default_space() -> str:
+    """generators/attendnext.yaml here, else the checkout's: explore works from any folder."""
+    if Path(SHIPPED_SPACE).is_file():
+        return SHIPPED_SPACE
+    from gensynth.init import ROOT
+
+    return str(ROOT / SHIPPED_SPACE)
+
+
 def generator_option(f: Any) -> Any:
     return click.option(
         "--generator",
         "generator_file",
-        default="generators/attendnext.yaml",
-        show_default=True,
+        default=_default_space,
+        show_default=f"{SHIPPED_SPACE}, the shipped space",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="Design space (the generator samples from it).",
     )(f)

@@ -104,3 +104,13 @@ def test_eta_leaves_the_seed_out():
     p = Progress(done=3, target=10, feasible=1, best=None, elapsed=100.0, started_done=0)
     assert p.eta == 100 / 3 * 7
     assert Progress(3, 10, 1, None, 100.0, 0, seed_seconds=82.0).eta == 63.0
+
+
+def test_the_shipped_space_is_the_default_from_any_folder(tmp_path, monkeypatch):
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)  # no generators/ here
+    constraints = str(ROOT / "constraints" / "edge.yaml")
+    result = CliRunner().invoke(main, ["space", "--constraints", constraints, "--samples", "30"])
+    assert result.exit_code == 0, result.output
+    assert "seed: passes every spec-only rule and budget" in result.output
