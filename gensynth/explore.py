@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import socket
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -283,7 +284,8 @@ def explore(
     """
     study = open_study(cfg)
     started, started_done = time.time(), counted(study)
-    run = f"{socket.gethostname()}:{os.getpid()}@{started:.0f}"  # names this run's trials
+    # names this run's trials (unique even for two runs in one process within a second)
+    run = f"{socket.gethostname()}:{os.getpid()}@{started:.0f}-{uuid.uuid4().hex[:8]}"
     remaining = cfg.trials - started_done
     if remaining > 0:
         inquisitor = inquisitor or make_inquisitor(cfg.constraints, device=cfg.device)
