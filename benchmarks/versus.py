@@ -18,7 +18,7 @@ import statistics
 import torch
 
 from gensynth.baselines import load_reference
-from gensynth.build import build_model, calibrate_norms, deployment_form
+from gensynth.build import build_model, shipped_form
 from gensynth.constraints import Constraints, Deployment, Proxy
 from gensynth.data import load_dataset
 from gensynth.latency import measure_paired, runner
@@ -44,7 +44,7 @@ def main() -> None:
     d = c.deployment
     shape = (1, d.channels, d.resolution, d.resolution)
     facts = study.user_attrs.get("references", {})
-    chosen = deployment_form(calibrate_norms(build_model(best.arch()), (2, *shape[1:])))
+    chosen = shipped_form(build_model(best.arch()), shape)
     names = args.references.split(",")
     refs = {n: load_reference(n, c) for n in names}
     data = None

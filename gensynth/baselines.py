@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gensynth.build import build_model, calibrate_norms, deployment_form
+from gensynth.build import build_model, shipped_form
 from gensynth.constraints import Constraints, Relative, RelativeFloor
 from gensynth.cost import cost
 from gensynth.errors import ConfigError
@@ -84,8 +84,7 @@ def load_reference(name: str, c: Constraints, classes: int | None = None) -> Ref
 
 def _from_plan(name: str, plan: NetPlan, resolution: int) -> Reference:
     facts = cost(plan, resolution).facts()
-    shape = (2, plan.in_channels, resolution, resolution)
-    model = deployment_form(calibrate_norms(build_model(plan), shape))
+    model = shipped_form(build_model(plan), (1, plan.in_channels, resolution, resolution))
     return Reference(name, model, plan=plan, facts=facts)
 
 

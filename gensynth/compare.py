@@ -15,7 +15,7 @@ import optuna
 import torch
 
 from gensynth.baselines import load_reference
-from gensynth.build import build_model, calibrate_norms, deployment_form
+from gensynth.build import build_model, shipped_form
 from gensynth.constraints import Constraints, Relative
 from gensynth.latency import measure_paired
 from gensynth.record import TrialRecord, read_all
@@ -69,7 +69,7 @@ def compare(
         row.update(_relative(runners[name], runners, shape, lat, budget_ref))
         rows.append(row)
     for r in top_records(study, top):
-        model = deployment_form(calibrate_norms(build_model(r.arch()), (2, *shape[1:])))
+        model = shipped_form(build_model(r.arch()), shape)
         row = {
             "name": f"trial {r.number}",
             "kind": "candidate",

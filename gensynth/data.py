@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from gensynth.constraints import Proxy
 from gensynth.errors import DataError
+from gensynth.spec import LIMITS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 IDX_FILES = {
@@ -23,7 +24,7 @@ IDX_FILES = {
 }
 IDX_MAX_BYTES = 2**31  # refuse headers that announce more than 2 GiB
 IMAGE_MAX_PIXELS = 4096 * 4096  # per image file: larger ones are refused before decoding
-MAX_CLASSES = 100_000  # the spec's num_classes limit
+MAX_CLASSES = LIMITS["num_classes"][1]  # as many classes as a spec may have
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,12 @@ from gensynth.study import (
     best_record,
     best_value,
     direction_sign,
+    left_behind,
     make_pruner,
     make_sampler,
     open_storage,
     open_study,
     requeue_interrupted,
-    stale,
     weights_dir,
 )
 from gensynth.utility import objective_directions, objective_names, placeholder
@@ -181,10 +181,7 @@ class Objective:
 def _running(t: FrozenTrial) -> bool:
     """Running, and not left behind by a dead process of this host (or by this process: it
     runs one trial at a time, and `_claim` asks for the trials before its own)."""
-    if t.state != optuna.trial.TrialState.RUNNING:
-        return False
-    host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-    return not (host == socket.gethostname() and pid.isdigit() and stale(int(pid)))
+    return t.state == optuna.trial.TrialState.RUNNING and not left_behind(t)
 
 
 def _reporter(

@@ -177,16 +177,16 @@ def _write_py(
 def standalone_source(spec: ArchSpec, timm: bool = False) -> str:
     """Python source that rebuilds the network with nothing but torch installed; with
     ``timm``, it also registers the network with timm (when timm is importable)."""
-    layers = "Layer = Conv | Norm | Act | Blur | MaxShift | HalfMaxPool | GlobalPool | Dropout"
     parts = [
         _HEADER.format(name=spec.name, hash=spec.hash),
         f"BINOMIAL = {plan.BINOMIAL!r}\nPAD_MODES = {blocks.PAD_MODES!r}\n"
         f"BLOCK_KINDS = {plan.BLOCK_KINDS!r}\n",
     ]
     parts += [inspect.getsource(obj) for obj in _PLAN_SOURCES]
-    parts.insert(parts.index(inspect.getsource(plan.BlockPlan)), layers + " | Linear\n")
+    at = _PLAN_SOURCES.index(plan.BlockPlan) + 2  # after the header and the constants
+    parts.insert(at, _assignments(plan, {"Layer"}))  # the union the later annotations name
     parts += [inspect.getsource(obj) for obj in _MODULE_SOURCES]
-    parts += [_registries()]
+    parts += [_assignments(blocks, {"ACTIVATION_MODULES", "LAYER_MODULES", "BLOCK_MODULES"})]
     parts += [f"PLAN = {network_plan(spec)!r}\n", _FOOTER]
     if timm:
         parts += [_TIMM.format(name=timm_name(spec), hash=spec.hash)]
@@ -198,17 +198,17 @@ def timm_name(spec: ArchSpec) -> str:
     return "gensynth_" + "".join(ch if ch.isalnum() else "_" for ch in spec.name).lower()
 
 
-def _registries() -> str:
-    """The source of gensynth.blocks' registry dicts (module-level assignments)."""
+def _assignments(module: object, names: set[str]) -> str:
+    """The source of a module's top-level assignments to ``names`` (as written there)."""
     import ast
 
-    source = inspect.getsource(blocks)
-    names = {"ACTIVATION_MODULES", "LAYER_MODULES", "BLOCK_MODULES"}
-    return "\n\n".join(
-        ast.get_source_segment(source, node)
-        for node in ast.parse(source).body
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) in names
-    )
+    source = inspect.getsource(module)
+    found = []
+    for node in ast.parse(source).body:
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+        if any(getattr(t, "id", None) in names for t in targets):
+            found.append(ast.get_source_segment(source, node))
+    return "\n\n".join(found) + "\n"
 
 
 def _import_file(path: Path):

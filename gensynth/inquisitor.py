@@ -14,9 +14,9 @@ from gensynth.build import build_model, calibrate_norms, deployment_form
 from gensynth.constraints import Constraints, Relative
 from gensynth.cost import cost
 from gensynth.data import ProxyData
-from gensynth.errors import ConfigError, GensynthError
+from gensynth.errors import GensynthError
 from gensynth.latency import measure_latency, measure_paired
-from gensynth.predictor import Predictor, load_predictor
+from gensynth.predictor import check_setup, load_predictor
 from gensynth.rules import (
     BUILD_STAGE,
     STAGES,
@@ -104,7 +104,8 @@ class Inquisitor:
         self._latency_reference: Any = None  # the loaded reference a relative budget names
         self.predictor = None  # latency predicted from a device profile, when one is named
         if constraints.latency.predictor:
-            self.predictor = matching_predictor(constraints)
+            self.predictor = load_predictor(constraints.latency.predictor)
+            check_setup(constraints, self.predictor.provenance)
 
     def measure_references(self, names: list[str] | None = None) -> dict[str, dict[str, float]]:
         """Count (and, with proxy data, train once) the references the profile names; keep
@@ -191,7 +192,8 @@ class Inquisitor:
         with torch.no_grad():
             out = model(torch.randn(1, d.channels, d.resolution, d.resolution))
         _require(torch.isfinite(out).all(), "non-finite output at deployment resolution")
-        ctx["deployed"] = deployment_form(model)  # BN folded: what ships is what is timed
+        if self.predictor is None:  # BN folded: what ships is what is timed
+            ctx["deployed"] = deployment_form(model)
         proxy = build_model(self.proxy_spec(a.spec)).train()
         proxy(torch.randn(2, d.channels, p.resolution, p.resolution)).square().mean().backward()
         for name, param in proxy.named_parameters():
@@ -205,7 +207,6 @@ class Inquisitor:
         shape = (d.batch, d.channels, d.resolution, d.resolution)
         limit = self.c.budgets.latency_ms
         if self.predictor is not None:  # the profiled device's latency, not this host's
-            ctx.pop("deployed", None)
             ms = self.predictor.predict(a.spec)
             a.metrics.update(latency_ms=ms, latency_predicted=1.0)
             if isinstance(limit, Relative):
@@ -284,27 +285,6 @@ class Inquisitor:
         if broken:
             reason = f"{a.stage}: violated {', '.join(broken)}"
             a.status, a.reason = "infeasible", "; ".join(filter(None, (a.reason, reason)))
-
-
-def matching_predictor(c: Constraints) -> Predictor:
-    """The constraints' latency predictor, refused unless its profile was measured with the
-    same backend, threads, batch and input as the constraints ask for."""
-    predictor = load_predictor(c.latency.predictor)
-    p, d = predictor.provenance, c.deployment
-    wanted = {
-        "backend": c.latency.backend,
-        "threads": c.latency.threads,
-        "batch": d.batch,
-        "input": [d.channels, d.resolution, d.resolution],
-    }
-    for key, value in wanted.items():
-        if p.get(key) != value:
-            raise ConfigError(
-                f"{c.source}: latency.predictor: {c.latency.predictor} was profiled with "
-                f"{key} {p.get(key)!r}, the constraints ask for {value!r}: profile again "
-                f"with these constraints"
-            )
-    return predictor
 
 
 def _require(ok: Any, message: str) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gensynth.constraints import Constraints
 from gensynth.cost import BlockCost, Shape, plan_cost
 from gensynth.errors import ConfigError
 from gensynth.plan import BlockPlan, Conv, NetPlan, network_plan
@@ -230,14 +231,19 @@ class Predictor:
         return self.references[name]["ms"]
 
     def describe(self) -> str:
-        p, e = self.provenance, self.error
-        return (
-            f"predicted from {self.path}: {p.get('cpu', '?')} ({p.get('host', '?')}), "
-            f"{p.get('backend', '?')} {p.get('backend_version', '')}, {p.get('threads')} "
-            f"thread(s), profiled {p.get('date', '?')}; held-out error "
-            f"{e.get('mape_pct', 0):.1f} % mean, {e.get('worst_pct', 0):.1f} % worst, "
-            f"Kendall tau {e.get('kendall_tau', 0):.2f} (n={e.get('n', 0)})"
-        )
+        return describe(self.path, {"provenance": self.provenance, "error": self.error})
+
+
+def describe(path: str, data: dict[str, Any]) -> str:
+    """A profile in one line: device, backend, date, held-out error."""
+    p, e = data["provenance"], data.get("error", {})
+    return (
+        f"predicted from {path}: {p.get('cpu', '?')} ({p.get('host', '?')}), "
+        f"{p.get('backend', '?')} {p.get('backend_version', '')}, {p.get('threads')} "
+        f"thread(s), profiled {p.get('date', '?')}; held-out error "
+        f"{e.get('mape_pct', 0):.1f} % mean, {e.get('worst_pct', 0):.1f} % worst, "
+        f"Kendall tau {e.get('kendall_tau', 0):.2f} (n={e.get('n', 0)})"
+    )
 
 
 def predictor_from(data: dict[str, Any], path: str = "") -> Predictor:
@@ -254,8 +260,8 @@ def predictor_from(data: dict[str, Any], path: str = "") -> Predictor:
     return p
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """Read a finished profile (JSON; nothing executable in it) and fit its predictor."""
+def read_profile(path: str | Path) -> dict[str, Any]:
+    """A finished profile's data (JSON; nothing executable in it), checked to be one."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -270,7 +276,33 @@ def load_predictor(path: str | Path) -> Predictor:
             f"{path}: the profile is unfinished or from another gensynth version (other "
             f"block features): run `gensynth profile` again to finish or redo it"
         )
+    return data
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """Read a finished profile and fit its predictor."""
     try:
-        return predictor_from(data, str(path))
+        return predictor_from(read_profile(path), str(path))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: a damaged profile ({type(exc).__name__}: {exc})") from None
+
+
+SETUP = ("backend", "threads", "batch", "input")
+
+
+def setup(c: Constraints) -> dict[str, Any]:
+    """What a profile must share with the constraints that use it: how latency is taken."""
+    d = c.deployment
+    shape = [d.channels, d.resolution, d.resolution]
+    return dict(zip(SETUP, (c.latency.backend, c.latency.threads, d.batch, shape), strict=True))
+
+
+def check_setup(c: Constraints, provenance: dict[str, Any]) -> None:
+    """Refuse a profile measured with another backend, threads, batch or input."""
+    for key, value in setup(c).items():
+        if provenance.get(key) != value:
+            raise ConfigError(
+                f"{c.source}: latency.predictor: {c.latency.predictor} was profiled with "
+                f"{key} {provenance.get(key)!r}, the constraints ask for {value!r}: profile "
+                f"again with these constraints"
+            )

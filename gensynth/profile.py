@@ -26,7 +26,7 @@ import torch
 
 from gensynth.baselines import load_reference
 from gensynth.blocks import make_block
-from gensynth.build import build_model, calibrate_norms, deployment_form
+from gensynth.build import build_model, shipped_form
 from gensynth.constraints import Constraints
 from gensynth.errors import ConfigError
 from gensynth.latency import measure_latency, quartiles, runner, time_calls
@@ -34,10 +34,12 @@ from gensynth.plan import network_plan
 from gensynth.predictor import (
     FEATURES,
     FORMAT,
+    SETUP,
     block_features,
     errors,
     network_blocks,
     predictor_from,
+    setup,
 )
 from gensynth.references import BUILTIN
 from gensynth.space import DesignSpace
@@ -68,18 +70,14 @@ def provenance(c: Constraints, space: DesignSpace) -> dict[str, Any]:
         import onnxruntime
 
         backend_version = onnxruntime.__version__
-    d = c.deployment
     return {
         "host": socket.gethostname(),
         "cpu": cpu_name(),
         "cpus": os.cpu_count(),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "backend": backend,
+        **setup(c),  # backend, threads, batch, input: what a user of the profile must share
         "backend_version": backend_version,
-        "threads": c.latency.threads,
-        "batch": d.batch,
-        "input": [d.channels, d.resolution, d.resolution],
         "warmup": c.latency.warmup,
         "runs": c.latency.runs,
         "gensynth": version("gensynth"),
@@ -89,7 +87,7 @@ def provenance(c: Constraints, space: DesignSpace) -> dict[str, Any]:
     }
 
 
-MATCHED = ("backend", "threads", "batch", "input", "space_hash")  # what a resume must share
+RESUMED = (*SETUP, "space_hash")  # what a resumed profile must share
 
 
 def sample_specs(c: Constraints, space: DesignSpace, n: int, seed: int) -> list[ArchSpec]:
@@ -112,17 +110,17 @@ def sample_specs(c: Constraints, space: DesignSpace, n: int, seed: int) -> list[
     )
 
 
-def deployed(spec_or_plan: Any, shape: tuple[int, ...]) -> torch.nn.Module:
-    """The deployment form the inquisitor times: norms calibrated, BatchNorm folded."""
-    return deployment_form(calibrate_norms(build_model(spec_or_plan), (2, *shape[1:])))
-
-
 def time_spec(spec: ArchSpec, c: Constraints) -> dict[str, float]:
     """Latency of the deployment form, exactly as the inquisitor times a candidate."""
     d, lat = c.deployment, c.latency
     shape = (d.batch, d.channels, d.resolution, d.resolution)
     t = measure_latency(
-        deployed(spec, shape), shape, lat.backend, lat.threads, lat.warmup, lat.runs
+        shipped_form(build_model(spec), shape),
+        shape,
+        lat.backend,
+        lat.threads,
+        lat.warmup,
+        lat.runs,
     )
     return {"ms": t.median_ms, "iqr_ms": t.q3_ms - t.q1_ms}
 
@@ -192,7 +190,7 @@ def run_profile(
         if on_step and i % 10 == 0:
             on_step(done, todo, f"block {i + 1}/{len(wanted)}")
         size = (d.batch, at.c, at.h, at.w)
-        module = deployment_form(calibrate_norms(make_block(block), (2, *size[1:])))
+        module = shipped_form(make_block(block), size)
         run = runner(module, torch.randn(*size), lat.backend, lat.threads)
         ms, _ = _time(run, 2, BLOCK_RUNS)
         label = f"{block.label or block.kind} at {at.c}x{at.h}x{at.w}"
@@ -218,7 +216,9 @@ def run_profile(
                 on_step(done, todo, f"round {r + 1}/{plan['rounds']}: {kind} {key}")
             if key not in runners:
                 model = (
-                    deployed(what, shape) if kind == "network" else load_reference(what, c).model
+                    shipped_form(build_model(what), shape)
+                    if kind == "network"
+                    else load_reference(what, c).model
                 )
                 runners[key] = runner(model, x, lat.backend, lat.threads)
             ms, iqr = _time(runners[key], lat.warmup, lat.runs)
@@ -260,7 +260,7 @@ def _resume(out: Path, here: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(f"{out}: exists and is not a gensynth profile; choose another --out")
     old = data.get("provenance", {})
-    changed = [k for k in MATCHED if old.get(k) != here.get(k)]
+    changed = [k for k in RESUMED if old.get(k) != here.get(k)]
     if changed:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {here.get(k)!r}" for k in changed)
         raise ConfigError(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from gensynth.constraints import Constraints
 from gensynth.errors import ExportError, GensynthWarning, StudyError, did_you_mean
@@ -272,16 +272,19 @@ def open_study(cfg: ExploreConfig) -> optuna.Study:
 
 def _profile_summary(cfg: ExploreConfig) -> dict[str, Any]:
     """The device profile the study predicts latency from (refused for another space)."""
-    from gensynth.predictor import load_predictor
+    from gensynth.predictor import check_setup, describe, read_profile
 
-    p = load_predictor(cfg.constraints.latency.predictor)
-    if p.provenance.get("space_hash") != cfg.space.hash:
+    path = cfg.constraints.latency.predictor
+    data = read_profile(path)  # its data, not the fitted predictor: the inquisitor fits it
+    p = data["provenance"]
+    check_setup(cfg.constraints, p)
+    if p.get("space_hash") != cfg.space.hash:
         raise StudyError(
-            f"{cfg.constraints.source}: latency.predictor: {p.path} profiles design space "
-            f"{p.provenance.get('space')!r} (hash {p.provenance.get('space_hash')}), not "
+            f"{cfg.constraints.source}: latency.predictor: {path} profiles design space "
+            f"{p.get('space')!r} (hash {p.get('space_hash')}), not "
             f"{cfg.space.source} (hash {cfg.space.hash}): profile this space on the device"
         )
-    return {"path": p.path, "provenance": p.provenance, "error": p.error, "text": p.describe()}
+    return {"path": path, "provenance": p, "error": data["error"], "text": describe(path, data)}
 
 
 CREATION_WAIT_S = 60.0
@@ -345,8 +348,7 @@ def recover_stale(study: optuna.Study) -> list[int]:
     and enqueue their parameters again, so a kill -9 loses no trial."""
     recovered = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-        if host == socket.gethostname() and pid.isdigit() and stale(int(pid)):
+        if left_behind(t):
             study.tell(t.number, state=TrialState.FAIL)
             study.enqueue_trial(
                 t.params, user_attrs={"retry_of": t.number, "seed": bool(t.user_attrs.get("seed"))}
@@ -372,6 +374,12 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
             )
             requeued.append(t.number)
     return requeued
+
+
+def left_behind(t: FrozenTrial) -> bool:
+    """A RUNNING trial whose process, on this host, is gone (or is this very process)."""
+    host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and stale(int(pid))
 
 
 def stale(pid: int) -> bool:
