@@ -24,6 +24,7 @@ from gensynth.plan import (
     NetPlan,
     Norm,
     network_plan,
+    shared_prefix,
 )
 from gensynth.spec import ArchSpec
 
@@ -185,7 +186,9 @@ def _walk_block(
         _walk(block.branches[0], shape, out, blocks)
         result = shape
     else:
-        results = [_walk(branch, shape, out, blocks) for branch in block.branches]
+        n = shared_prefix(block)  # computed once for all branches (plan.shared_prefix)
+        shape = _walk(block.branches[0][:n], shape, out, blocks)
+        results = [_walk(branch[n:], shape, out, blocks) for branch in block.branches]
         assert all(r == results[0] for r in results), f"branch shapes differ in {block.label}"
         result = results[0]
     if blocks is not None:

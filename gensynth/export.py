@@ -48,6 +48,7 @@ _PLAN_SOURCES = [
     plan.NetPlan,
     plan.with_io,
     plan._swap,
+    plan.shared_prefix,
 ]
 _MODULE_SOURCES = [
     blocks.BlurPool,

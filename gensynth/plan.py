@@ -208,6 +208,20 @@ def halvings(plan: NetPlan) -> list[bool]:
     return out
 
 
+def shared_prefix(block: BlockPlan) -> int:
+    """How many leading layers every branch of a two-branch block computes alike from the
+    block's input (the same fixed blur or max-shift): they are computed once, for all
+    branches (a DC-AC or conv entry whose column path starts with its downsampling)."""
+    if block.kind not in ("dcac", "sum") or len(block.branches) < 2:
+        return 0
+    n = 0
+    for layers in zip(*block.branches, strict=False):
+        if not isinstance(layers[0], Blur | MaxShift) or any(x != layers[0] for x in layers):
+            break
+        n += 1
+    return n
+
+
 def walk_layers(plan: NetPlan) -> Iterator[Layer]:
     """Every layer of a plan in order, nested blocks included (nothing is built)."""
     for section in plan.sections:

@@ -46,6 +46,11 @@ class IntRange:
 
 Domain = IntRange | tuple  # an integer range or a tuple of categorical choices
 
+# A `columns` choice: one column per channel (the grouped 3x3 convs become depthwise, the
+# only grouped convolutions with fast CPU kernels: README "Design notes"). The spec stores
+# the number (columns == width), the trial parameter the word.
+DEPTHWISE = "depthwise"
+
 # Per-stage options: key -> (allowed values or None for integers, default domain)
 STAGE_OPTIONS: dict[str, tuple[tuple | None, Domain]] = {
     "depth": (None, IntRange(1, 4)),
@@ -109,6 +114,8 @@ class DesignSpace:
     def sample(self, trial: Suggester, name: str = "candidate") -> ArchSpec:
         """Draw one spec (define-by-run); every sampled spec is shape-consistent and builds."""
         stem = Stem(**{k: _suggest(trial, f"stem_{k}", d) for k, d in self.stem.items()})
+        if stem.columns == DEPTHWISE:
+            stem = Stem(**{**asdict(stem), "columns": stem.width})
         if stem.width % stem.columns:
             stem = Stem(**{**asdict(stem), "width": _round_to(stem.width, stem.columns)})
         count = _suggest(trial, "stages", self.stage_count)
@@ -126,7 +133,9 @@ class DesignSpace:
             pick("entry"),
             pick("stride"),
         )
-        width = _round_to(_suggest(trial, f"s{i}_width", self.stage_widths[i]), columns)
+        width = _suggest(trial, f"s{i}_width", self.stage_widths[i])
+        columns = width if columns == DEPTHWISE else columns
+        width = _round_to(width, columns)
         return Stage(
             width=width,
             depth=pick("depth"),
@@ -239,11 +248,14 @@ def _domain(
                 choice in allowed,
                 f"item {i} must be one of: {', '.join(map(str, allowed))}, got {choice!r}",
             )
+        elif key == "columns" and choice == DEPTHWISE:
+            continue
         elif choice is not None or r.key_path(key) != "head.width":  # only head.width: null
             r.check(
                 key,
                 isinstance(choice, int) and not isinstance(choice, bool) and choice >= 1,
-                f"item {i} must be a positive integer, got {show_value(choice)}",
+                f"item {i} must be a positive integer"
+                f"{f' or {DEPTHWISE!r}' if key == 'columns' else ''}, got {show_value(choice)}",
             )
             most = LIMITS.get(limit, (1, None))[1]
             r.check(
@@ -296,6 +308,9 @@ class _Recorder:
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:
         value = self._value(name)
+        if name.endswith("_columns") and value not in choices and DEPTHWISE in choices:
+            width = self._value(name.replace("_columns", "_width"))
+            value = DEPTHWISE if value == width else value
         if value not in choices:
             self.mismatch = self.mismatch or f"{name}={value!r} not in {list(choices)}"
         self.params[name] = value

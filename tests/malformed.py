@@ -189,7 +189,11 @@ SPACE_CASES = [
     ("depth_choice_huge", "stages: {depth: [1, 100000000]}\n", "stages.depth: item 1"),
     ("width_huge", "stages: {width: [{low: 8, high: 99999999}]}\n", "stages.width[0].high"),
     ("count_huge", "stages: {count: {low: 1, high: 1000}}\n", "stages.count.high"),
-    ("columns_zero", "stages: {columns: [0, 2]}\n", "item 0 must be a positive integer"),
+    (
+        "columns_zero",
+        "stages: {columns: [0, 2]}\n",
+        "item 0 must be a positive integer or 'depthwise', got 0",
+    ),
     ("reduction_big", "stages: {reduction: [4, 5000]}\n", "stages.reduction: item 1"),
     ("stem_width_big", "stem: {width: [16, 100000]}\n", "stem.width: item 1"),
     ("head_width_big", "head: {width: [null, 1000000]}\n", "head.width: item 1"),

@@ -7,10 +7,10 @@ import itertools
 import pytest
 import torch
 
-from gensynth.blocks import BlurPool, make_block
+from gensynth.blocks import DCAC, BlurPool, ConvEntry, edge_pad, make_block
 from gensynth.build import build_model
 from gensynth.errors import SpecError
-from gensynth.plan import BINOMIAL, BlockPlan, condense, embed, stage_plan
+from gensynth.plan import BINOMIAL, BlockPlan, Blur, condense, embed, shared_prefix, stage_plan
 from gensynth.spec import BLOCKS, DOWNSAMPLES, ENTRIES, GATES, INTERACTIONS, Stage
 
 GRID = torch.arange(16.0).reshape(1, 1, 4, 4)  # x[r, c] = 4r + c
@@ -47,6 +47,48 @@ def test_blurpool_handles_maps_smaller_than_the_pad(size, side):
         out = BlurPool(4, size, pad_mode=mode)(x)
         assert out.shape == (2, 4, (side + 1) // 2, (side + 1) // 2)
         assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("size, side", itertools.product((2, 3, 5), [1, 2, 3, 8, 9]))
+def test_blurpool_eager_pad_equals_the_exported_slices(size, side):
+    # eager runs F.pad (fast), ONNX export the slice-and-concat form (static shapes)
+    x = torch.randn(2, 3, side, side)
+    for mode in ("reflect", "replicate", "zero"):
+        pool = BlurPool(3, size, pad_mode=mode)
+        lo, hi = pool.pad
+        used = "replicate" if mode == "reflect" and side <= hi else mode
+        padded = edge_pad(edge_pad(x, lo, hi, used, -1), lo, hi, used, -2)
+        expected = torch.nn.functional.conv2d(padded, pool.kernel, stride=2, groups=3)
+        assert torch.equal(pool(x), expected)
+
+
+@pytest.mark.parametrize("entry, block", itertools.product(("dcac", "conv"), BLOCKS))
+def test_a_shared_downsample_is_computed_once_with_the_same_values(entry, block):
+    stage = Stage(width=8, depth=1, columns=2, block=block, entry=entry, stride=2)
+    plan = stage_plan(stage, 4)[0]
+    shared = shared_prefix(plan)
+    assert shared == (1 if block == "basic" else 0)  # basic paths start with their blur
+    torch.manual_seed(0)
+    module = make_block(plan).eval()
+    assert isinstance(module, DCAC | ConvEntry)
+    blurs = [m for m in module.modules() if isinstance(m, BlurPool)]
+    assert len(blurs) == (1 if shared else 2)
+    x = torch.randn(1, 4, 9, 9)
+    branches = (
+        (module.attention, module.feature) if entry == "dcac" else (module.main, module.shortcut)
+    )
+    if shared:  # the same block without sharing: each branch blurs for itself
+        for branch in branches:
+            branch[0] = BlurPool(4, 3)
+        condense, module.condense = module.condense, torch.nn.Identity()
+        with torch.no_grad():
+            separate = module(x)
+        for branch in branches:
+            branch[0] = torch.nn.Identity()
+        module.condense = condense
+        with torch.no_grad():
+            assert torch.allclose(module(x), separate, atol=1e-6)
+    assert shared_prefix(BlockPlan("dcac", ((Blur(4, 3),), (Blur(4, 2),)))) == 0
 
 
 def test_maxblurpool_keeps_the_ceil_half_size():

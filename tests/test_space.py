@@ -74,3 +74,31 @@ def test_hash_changes_with_the_space(tmp_path):
     first = load_space(f).hash
     f.write_text("stages: {depth: {low: 1, high: 4}}\n")
     assert load_space(f).hash != first
+
+
+def test_depthwise_columns_are_one_column_per_channel(tmp_path):
+    f = tmp_path / "dw.yaml"
+    f.write_text(
+        "stem: {width: [16, 24], columns: [2, depthwise]}\n"
+        "stages: {count: {low: 2, high: 3}, columns: [4, depthwise], block: [basic, bottleneck]}\n"
+    )
+    space = load_space(f)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(20):
+        trial = study.ask()
+        spec = space.sample(trial)
+        dw = trial.params["stem_columns"] == "depthwise"
+        assert spec.stem.columns == (spec.stem.width if dw else 2)
+        for i, s in enumerate(spec.stages):
+            assert s.columns == (s.width if trial.params[f"s{i}_columns"] == "depthwise" else 4)
+        model = build_model(spec.replace(num_classes=10))
+        stem_columns = model.stem[0][3]
+        assert (stem_columns.groups == stem_columns.in_channels) == dw
+        seen.add(dw)
+        # such a spec, as a seed, is found again under the word
+        assert (
+            space.params_of(spec.replace(name="seed"))["stem_columns"]
+            == trial.params["stem_columns"]
+        )
+    assert seen == {True, False}
