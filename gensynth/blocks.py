@@ -108,8 +108,20 @@ class MaxShiftPool(nn.Module):
 
 
 class HalfMaxPool2d(nn.Module):
+    """Max-pool 2x2 at stride 2, ceil mode (the original attention condenser's query).
+
+    In eager: pairwise maxima of the four strided slices of a map padded with -inf to an
+    even size, the same values 4-8x faster than max_pool2d on CPU (benchmarks/layers.py);
+    exported as ONNX MaxPool (static shapes, fast in ONNX Runtime)."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(x, 2, stride=2, ceil_mode=True)
+        if torch.onnx.is_in_onnx_export():
+            return F.max_pool2d(x, 2, stride=2, ceil_mode=True)
+        h, w = x.shape[-2] % 2, x.shape[-1] % 2
+        if h or w:
+            x = F.pad(x, (0, w, 0, h), value=float("-inf"))
+        rows = torch.maximum(x[..., ::2, :], x[..., 1::2, :])
+        return torch.maximum(rows[..., ::2], rows[..., 1::2])
 
 
 class GlobalAvgPool(nn.Module):

@@ -7,7 +7,15 @@ import itertools
 import pytest
 import torch
 
-from gensynth.blocks import DCAC, BlurPool, ConvEntry, edge_pad, make_block
+from gensynth.blocks import (
+    DCAC,
+    BlurPool,
+    ConvEntry,
+    HalfMaxPool2d,
+    MaxShiftPool,
+    edge_pad,
+    make_block,
+)
 from gensynth.build import build_model
 from gensynth.errors import SpecError
 from gensynth.plan import BINOMIAL, BlockPlan, Blur, condense, embed, shared_prefix, stage_plan
@@ -89,6 +97,14 @@ def test_a_shared_downsample_is_computed_once_with_the_same_values(entry, block)
         with torch.no_grad():
             assert torch.allclose(module(x), separate, atol=1e-6)
     assert shared_prefix(BlockPlan("dcac", ((Blur(4, 3),), (Blur(4, 2),)))) == 0
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (2, 2), (5, 8), (8, 5), (57, 57)])
+def test_fast_pools_equal_torchs_pooling(h, w):
+    x = torch.randn(2, 3, h, w)
+    assert torch.equal(HalfMaxPool2d()(x), torch.nn.functional.max_pool2d(x, 2, 2, ceil_mode=True))
+    padded = torch.nn.functional.pad(x, (0, 1, 0, 1), mode="replicate")
+    assert torch.equal(MaxShiftPool()(x), torch.nn.functional.max_pool2d(padded, 2, stride=1))
 
 
 def test_maxblurpool_keeps_the_ceil_half_size():
