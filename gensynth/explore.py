@@ -20,6 +20,7 @@ from gensynth.errors import StudyError
 from gensynth.inquisitor import Assessment, Inquisitor
 from gensynth.record import DONE_STATES, TrialRecord, read_all
 from gensynth.study import (
+    MIN_PRUNE_EPOCHS,
     ExploreConfig,
     best_record,
     best_value,
@@ -29,10 +30,17 @@ from gensynth.study import (
     make_sampler,
     open_storage,
     open_study,
+    pareto_rung_stop,
     requeue_interrupted,
+    rungs,
     weights_dir,
 )
-from gensynth.utility import objective_directions, objective_names, placeholder
+from gensynth.utility import (
+    objective_directions,
+    objective_names,
+    placeholder,
+    utility_netscore,
+)
 
 SAME_FAILURE_STOP = 5  # a run whose first N trials all fail the same way stops and says why
 SCREEN_BOUND = 10  # a run draws at most this many candidates per trial it should count
@@ -104,8 +112,7 @@ class Objective:
         if earlier is not None:
             return self._copy(trial, earlier)
         name = f"trial {trial.number}" + (" (seed)" if trial.user_attrs.get("seed") else "")
-        epochs = self.cfg.constraints.proxy.epochs
-        report = _reporter(trial, len(self.directions) == 1, epochs, name, self.on_activity)
+        report = _reporter(trial, self.cfg.constraints, self.directions, name, self.on_activity)
         try:
             a = self.inquisitor.assess(
                 spec,
@@ -185,18 +192,50 @@ def _running(t: FrozenTrial) -> bool:
 
 
 def _reporter(
-    trial: optuna.Trial, prunable: bool, epochs: int, name: str, on_activity: Callable[[str], None]
-) -> Callable[[int, float], bool]:
-    """Per epoch: tell the pruner (single objective: Optuna prunes only those) and say it."""
+    trial: optuna.Trial,
+    c: Constraints,
+    directions: list[str],
+    name: str,
+    on_activity: Callable[[str], None],
+) -> Callable[[int, float, dict[str, float]], bool]:
+    """Per epoch: say it, and decide at the successive-halving rungs (study.rungs): Optuna's
+    pruner for one objective (reported: the objective with this epoch's accuracy), the
+    Pareto rung rule for several (Optuna cannot prune those). Never after the last epoch:
+    a finished assessment is kept."""
+    epochs = c.proxy.epochs
+    decide = set(rungs(epochs)) if epochs >= MIN_PRUNE_EPOCHS else set()
 
-    def report(epoch: int, accuracy: float) -> bool:
+    def report(epoch: int, accuracy: float, metrics: dict[str, float]) -> bool:
         on_activity(f"{name}: training, epoch {epoch + 1}/{epochs}, top-1 {accuracy:.1f} %")
-        if not prunable:
+        values = objective_values(_scored(metrics, c), c, directions)
+        if len(directions) == 1:
+            trial.report(values[0], epoch)
+            return epoch + 1 in decide and trial.should_prune()
+        if epoch + 1 not in decide:
             return False
-        trial.report(accuracy, epoch)
-        return trial.should_prune()
+        return pareto_rung_stop(values, _rivals(trial, c, directions, epoch), directions)
 
     return report
+
+
+def _scored(metrics: dict[str, float], c: Constraints) -> dict[str, float]:
+    """Metrics with the utility of the accuracy they hold (NetScore needs accuracy > 0)."""
+    if c.utility.kind != "netscore" or metrics.get("accuracy", 0) <= 0:
+        return metrics
+    return {**metrics, "netscore": utility_netscore(metrics, c.utility)}
+
+
+def _rivals(
+    trial: optuna.Trial, c: Constraints, directions: list[str], epoch: int
+) -> list[list[float]]:
+    """Objective vectors of the other assessed trials as of ``epoch`` (their own history)."""
+    out = []
+    for r in read_all(trial.study):
+        if r.number == trial.number or not r.counted or len(r.history) <= epoch:
+            continue
+        metrics = {**r.metrics, "accuracy": r.history[epoch]}
+        out.append(objective_values(_scored(metrics, c), c, directions))
+    return out
 
 
 def _assessed(trials: list[FrozenTrial], spec_hash: str, mine: int) -> FrozenTrial | None:

@@ -26,9 +26,12 @@ from gensynth.rules import (
     violations,
 )
 from gensynth.spec import ArchSpec
-from gensynth.train import Report, train
+from gensynth.train import train
 from gensynth.units import unit
 from gensynth.utility import utility_netscore
+
+# per training epoch: (epoch, proxy top-1 %, the candidate's metrics so far) -> stop?
+EpochReport = Callable[[int, float, dict[str, float]], bool]
 
 # Failures of a candidate itself: raised on purpose by gensynth, or by the framework running
 # it (shape and numerics errors, out of memory). Anything else is a bug and propagates.
@@ -130,7 +133,7 @@ class Inquisitor:
     def assess(
         self,
         spec: ArchSpec,
-        report: Report | None = None,
+        report: EpochReport | None = None,
         keep_going: bool = False,
         gate: Callable[[], None] | None = None,
         on_stage: Callable[[str], None] | None = None,
@@ -141,7 +144,8 @@ class Inquisitor:
         failures and pruning still do. The search never keeps going. ``gate`` is called
         once, after what the spec alone decides and before the network is first built (the
         search claims its trial slot there); what it raises propagates. ``on_stage`` hears
-        each stage's name as it starts (progress).
+        each stage's name as it starts (progress). ``report(epoch, top-1, metrics)`` hears
+        each training epoch with the candidate's metrics so far; True stops training (pruned).
         """
         a, ctx = Assessment(self.deployed(spec)), {"report": report}
         steps: list[Callable[[Assessment, dict], None]] = [
@@ -258,9 +262,13 @@ class Inquisitor:
             return
         torch.manual_seed(self.c.proxy.seed)
         model = build_model(self.proxy_spec(a.spec))
-        result = train(
-            model, self.data, self.c.proxy, ctx["report"], self.keep_weights, self.device
+        outer = ctx["report"]
+        report = (
+            None
+            if outer is None
+            else lambda epoch, acc: outer(epoch, acc, {**a.metrics, "accuracy": acc})
         )
+        result = train(model, self.data, self.c.proxy, report, self.keep_weights, self.device)
         a.history, a.state_dict = result.history, result.state_dict
         a.metrics.update(accuracy=result.accuracy, train_seconds=result.seconds)
         if result.shift_consistency is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import signal
 import subprocess
@@ -228,22 +229,76 @@ def test_optuna_storage_urls_work(tmp_path):
     assert optuna.get_all_study_names(cfg.storage) == ["tiny"]
 
 
-def test_pruning_only_for_single_objective_and_long_enough_proxies():
-    from gensynth.study import make_pruner
+def test_successive_halving_for_single_objective_and_long_enough_proxies():
+    from gensynth.study import make_pruner, rungs
 
-    assert isinstance(make_pruner(["maximize"], 3), optuna.pruners.NopPruner)
+    assert isinstance(make_pruner(["maximize"], 2), optuna.pruners.NopPruner)
     assert isinstance(make_pruner(["maximize", "minimize"], 10), optuna.pruners.NopPruner)
-    assert isinstance(make_pruner(["maximize"], 6), optuna.pruners.PercentilePruner)
+    assert isinstance(make_pruner(["maximize"], 3), optuna.pruners.SuccessiveHalvingPruner)
+    assert (rungs(1), rungs(3), rungs(4), rungs(9), rungs(10)) == (
+        [],
+        [1],
+        [1, 3],
+        [1, 3],
+        [1, 3, 9],
+    )
 
 
-def test_pruned_trials_are_recorded_with_their_history(tmp_path):
+def test_pareto_rung_rule_keeps_the_least_dominated_third():
+    from gensynth.study import pareto_rung_stop
+
+    d = ["maximize", "minimize"]  # accuracy up, latency down
+    rivals = [[90.0, 1.0], [80.0, 2.0], [70.0, 3.0], [60.0, 4.0], [50.0, 5.0]]
+    assert not pareto_rung_stop([95.0, 0.5], rivals, d)  # dominates all
+    assert not pareto_rung_stop([10.0, 0.1], rivals, d)  # fastest: on the front, goes on
+    assert pareto_rung_stop([55.0, 4.5], rivals, d)  # dominated by four
+    assert pareto_rung_stop([75.0, 3.5], rivals, d)  # dominated by two: only 6 // 3 = 2 go on
+    assert not pareto_rung_stop([0.0, 9.0], rivals[:2], d)  # too few rivals yet: it goes on
+
+
+def test_pruned_trials_stop_at_a_rung_with_their_history(tmp_path):
     cfg = config(tmp_path, trials=8)
     proxy = dataclasses.replace(cfg.constraints.proxy, epochs=4, max_images=200)
     study = explore(
         dataclasses.replace(cfg, constraints=dataclasses.replace(cfg.constraints, proxy=proxy))
     )
     for t in study.get_trials(states=(TrialState.PRUNED,)):
-        assert t.user_attrs["status"] == "pruned" and len(t.user_attrs["history"]) >= 2
+        if t.user_attrs.get("status") == "pruned":
+            assert len(t.user_attrs["history"]) in (1, 3)  # the rungs of a 4-epoch proxy
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("history"):
+            assert len(t.user_attrs["history"]) == 4
+    values = [v for t in study.trials for v in t.intermediate_values.values()]
+    assert values and all(v > -1e3 for v in values)  # the objective, not the accuracy alone
+
+
+def test_pareto_searches_stop_dominated_candidates_at_the_first_rung(tmp_path, monkeypatch):
+    ex = importlib.import_module("gensynth.explore")
+
+    calls = []
+    real = ex.pareto_rung_stop
+
+    def spy(mine, rivals, directions):
+        calls.append(len(rivals))
+        return real(mine, rivals, directions)
+
+    monkeypatch.setattr(ex, "pareto_rung_stop", spy)
+    cfg = config(tmp_path, trials=7)
+    c = dataclasses.replace(
+        cfg.constraints,
+        utility=dataclasses.replace(
+            cfg.constraints.utility, kind="pareto", objectives=("accuracy", "params_m")
+        ),
+        proxy=dataclasses.replace(cfg.constraints.proxy, epochs=3, max_images=200),
+    )
+    study = explore(dataclasses.replace(cfg, constraints=c, sampler="nsga2"))
+    assert calls and calls == sorted(calls)  # asked at epoch 1, against more rivals each time
+    for t in study.trials:
+        history = t.user_attrs.get("history") or []
+        if t.user_attrs.get("status") == "pruned":
+            assert len(history) == 1 and "pruned after epoch 1" in t.user_attrs["reason"]
+        elif history:
+            assert len(history) == 3
 
 
 def test_pareto_search_with_nsga2_and_its_report(tmp_path):

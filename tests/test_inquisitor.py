@@ -79,8 +79,16 @@ def test_accuracy_floor_decides_after_training_and_netscore_is_set():
 
 def test_pruning_callback_stops_training():
     data = load_dataset(FAST.proxy, 3)
-    a = Inquisitor(FAST, data).assess(tiny_spec(), report=lambda epoch, acc: True)
+    heard = []
+
+    def report(epoch, acc, metrics):
+        heard.append((epoch, acc, metrics))
+        return True
+
+    a = Inquisitor(FAST, data).assess(tiny_spec(), report=report)
     assert a.status == "pruned" and len(a.history) == 1
+    ((epoch, acc, metrics),) = heard  # the candidate's metrics so far, with this epoch's top-1
+    assert epoch == 0 and metrics["accuracy"] == acc == a.history[0] and metrics["params_m"] > 0
 
 
 @pytest.mark.parametrize("entry", ["dcac", "ac", "conv"])

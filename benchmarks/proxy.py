@@ -1,0 +1,195 @@
+"""Proxy fidelity: does the shipped proxy rank architectures the way longer training does?
+
+    python benchmarks/proxy.py [--samples 7] [--out benchmarks/results/proxy.json]
+
+Panel: the seed prototypes (attendnext_seed.yaml and the space's seed), the five built-in
+reference networks, and ``--samples`` random specs of the shipped design space that pass
+edge.yaml's spec-only rules and budgets, chosen at evenly spaced MAC quantiles (its cost
+range). 10 classes, 3 input channels.
+
+Each network is trained with
+- the shipped proxy recipe (constraints/edge.yaml: digits, 32 px, 3 epochs, ...) with
+  seeds 0, 1, 2 (the seed-to-seed noise),
+- the ground truth: the same recipe on Fashion-MNIST (IDX files from Debian's
+  dataset-fashion-mnist) with ``--long-images`` images (3/4 of them from the training
+  split, 1/4 from the test split for validation) for ``--long-epochs`` epochs, seed 0:
+  >= 10x the proxy's training images x epochs,
+- cheaper and dearer proxy variants (the curve of rank agreement vs proxy cost).
+
+It prints Kendall's tau (tau-b) between each proxy's ranking and the ground truth's, the
+overlap of their top 3, the proxy's per-network standard deviation over seeds, and the
+training cost of each recipe (image passes, wall seconds on this host). Results are kept
+in ``--out`` and reused, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from scipy.stats import kendalltau
+
+from gensynth.baselines import load_reference
+from gensynth.build import build_model
+from gensynth.constraints import Proxy, load_constraints
+from gensynth.cost import cost
+from gensynth.data import load_dataset
+from gensynth.references import BUILTIN
+from gensynth.space import load_space
+from gensynth.spec import ArchSpec, load_spec
+from gensynth.survey import RandomSuggester, reference_facts, spec_only
+from gensynth.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def panel(samples: int, seed: int) -> dict[str, ArchSpec | str]:
+    """name -> spec (or a built-in reference's name)."""
+    c = load_constraints(ROOT / "constraints" / "edge.yaml")
+    space = load_space(ROOT / "generators" / "attendnext.yaml")
+    refs = reference_facts(c)
+    rng, found = random.Random(seed), {}
+    for i in range(200_000):
+        spec = space.sample(RandomSuggester(rng), name=f"sample{i}")
+        if spec.hash not in found and all(v <= 0 for v in spec_only(spec, c, refs).values()):
+            found[spec.hash] = spec
+        if len(found) >= 20 * samples:
+            break
+    ordered = sorted(found.values(), key=lambda s: cost(s).macs)
+    picks = [ordered[round(k * (len(ordered) - 1) / (samples - 1))] for k in range(samples)]
+    out: dict[str, ArchSpec | str] = {
+        "attendnext_seed": load_spec(ROOT / "generators" / "attendnext_seed.yaml"),
+        "attendnext_edge_seed": space.seed,
+    }
+    out.update({name: name for name in BUILTIN})
+    out.update({s.name: s for s in picks})
+    return out
+
+
+def model_of(entry: ArchSpec | str, classes: int) -> torch.nn.Module:
+    if isinstance(entry, str):
+        c = load_constraints(ROOT / "constraints" / "edge.yaml")
+        return build_model(load_reference(entry, c, classes=classes).plan)
+    return build_model(entry.replace(num_classes=classes, in_channels=3))
+
+
+def recipes(shipped: Proxy, long_images: int, long_epochs: int) -> dict[str, tuple[Proxy, tuple]]:
+    """name -> (recipe, seeds). 'long' is the ground truth; 'shipped' the proxy under test."""
+    fashion = dataclasses.replace(shipped, dataset="idx", path=FASHION)
+    out = {
+        "shipped": (shipped, (0, 1, 2)),
+        "long": (
+            dataclasses.replace(fashion, max_images=long_images, epochs=long_epochs),
+            (0,),
+        ),
+    }
+    for epochs in (1, 6):
+        out[f"digits {epochs} ep"] = (dataclasses.replace(shipped, epochs=epochs), (0,))
+    for images, epochs in ((2400, 3), (4800, 3)):
+        out[f"fashion {images} img {epochs} ep"] = (
+            dataclasses.replace(fashion, max_images=images, epochs=epochs),
+            (0,),
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=7)
+    parser.add_argument("--long-images", type=int, default=12_000)
+    parser.add_argument("--long-epochs", type=int, default=5)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "proxy.json"))
+    args = parser.parse_args()
+    if not Path(FASHION, "train-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"needs Fashion-MNIST in {FASHION}: apt-get install dataset-fashion-mnist")
+    shipped = load_constraints(ROOT / "constraints" / "edge.yaml").proxy
+    nets = panel(args.samples, seed=0)
+    plan = recipes(shipped, args.long_images, args.long_epochs)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = json.loads(out.read_text()) if out.is_file() else {}
+    for recipe, (proxy, seeds) in plan.items():
+        data = load_dataset(proxy, 3)
+        passes = len(data.train_y) * proxy.epochs
+        print(
+            f"{recipe}: {data.name}, {len(data.train_y)} train / {len(data.val_y)} val images, "
+            f"{proxy.epochs} epochs ({passes} image passes)",
+            flush=True,
+        )
+        for name, entry in nets.items():
+            for seed in seeds:
+                key = f"{recipe}|{name}|{seed}"
+                if key in done:
+                    continue
+                torch.manual_seed(seed)
+                model = model_of(entry, data.classes)
+                start = time.perf_counter()
+                result = train(model, data, dataclasses.replace(proxy, seed=seed))
+                done[key] = {
+                    "accuracy": result.accuracy,
+                    "seconds": time.perf_counter() - start,
+                    "passes": passes,
+                }
+                out.write_text(json.dumps(done, indent=1))
+                print(
+                    f"  {name:24s} seed {seed}: {result.accuracy:5.1f} %  "
+                    f"({done[key]['seconds']:.1f} s)",
+                    flush=True,
+                )
+    report(done, nets, plan)
+
+
+def report(done: dict, nets: dict, plan: dict) -> None:
+    def acc(recipe: str, name: str, seed: int = 0) -> float:
+        return done[f"{recipe}|{name}|{seed}"]["accuracy"]
+
+    names = list(nets)
+    truth = [acc("long", n) for n in names]
+    top = set(sorted(names, key=lambda n: -acc("long", n))[:3])
+    print(f"\n{'network':24s} {'M MACs':>7s} {'shipped (3 seeds)':>20s} {'long':>7s}")
+    for n in names:
+        runs = [acc("shipped", n, s) for s in plan["shipped"][1]]
+        macs = cost(model_plan(nets[n])).macs / 1e6
+        print(
+            f"{n:24s} {macs:7.1f} {statistics.mean(runs):8.1f} +- {statistics.stdev(runs):4.1f} %"
+            f"   {acc('long', n):5.1f} %"
+        )
+    sds = [statistics.stdev([acc("shipped", n, s) for s in plan["shipped"][1]]) for n in names]
+    print(
+        f"\nshipped proxy's seed-to-seed sd: median {statistics.median(sds):.2f}, "
+        f"max {max(sds):.2f} points"
+    )
+    print(f"\n{'proxy recipe':26s} {'image passes':>12s} {'seconds':>8s} {'tau':>6s} top-3")
+    for recipe, (_, seeds) in plan.items():
+        if recipe == "long":
+            continue
+        for seed in seeds:
+            scores = [acc(recipe, n, seed) for n in names]
+            tau = kendalltau(scores, truth).statistic
+            best = set(sorted(names, key=lambda n: -acc(recipe, n, seed))[:3])
+            cost_s = sum(done[f"{recipe}|{n}|{seed}"]["seconds"] for n in names)
+            passes = done[f"{recipe}|{names[0]}|{seed}"]["passes"]
+            label = f"{recipe} (seed {seed})" if len(seeds) > 1 else recipe
+            print(f"{label:26s} {passes:12d} {cost_s:8.0f} {tau:6.2f} {len(best & top)}/3")
+    long_s = sum(done[f"long|{n}|0"]["seconds"] for n in names)
+    print(f"{'ground truth (long)':26s} {done[f'long|{names[0]}|0']['passes']:12d} {long_s:8.0f}")
+
+
+def model_plan(entry: ArchSpec | str):
+    if isinstance(entry, str):
+        from gensynth.references import builtin_plan
+
+        return builtin_plan(entry, 10, 3)
+    return entry.replace(num_classes=10)
+
+
+if __name__ == "__main__":
+    main()
