@@ -105,6 +105,7 @@ class Proxy:
     momentum: float = 0.9
     weight_decay: float = 0.0005
     schedule: str = "cosine"  # cosine | constant
+    warmup_epochs: float = 0.0  # linear warm-up of the learning rate from 0 (epochs)
     label_smoothing: float = 0.0
     val_fraction: float = 0.25
     max_images: int | None = None  # cap on images used (train + validation)
@@ -383,6 +384,7 @@ def _proxy(r: Reader) -> Proxy:
         momentum=r.float("momentum", 0.9, low=0.0, high=1.0),
         weight_decay=r.float("weight_decay", 0.0005, low=0.0, high=1.0),
         schedule=r.choice("schedule", ("cosine", "constant"), "cosine"),
+        warmup_epochs=r.float("warmup_epochs", 0.0, low=0.0, high=1000.0),
         label_smoothing=r.float("label_smoothing", 0.0, low=0.0, high=0.99),
         val_fraction=r.float("val_fraction", 0.25, low=0.0, low_open=True, high=0.9),
         max_images=r.int("max_images", None, low=10, high=10**9),

@@ -93,7 +93,7 @@ def _train(
     gen = torch.Generator().manual_seed(proxy.seed)
     optimizer = _optimizer(model, proxy)
     steps_per_epoch = math.ceil(len(data.train_y) / proxy.batch_size)
-    schedule = _schedule(optimizer, proxy, steps_per_epoch * proxy.epochs)
+    schedule = _schedule(optimizer, proxy, steps_per_epoch * proxy.epochs, steps_per_epoch)
     history, pruned, images, busy = [], False, 0, 0.0
     start = time.perf_counter()
     for epoch in range(proxy.epochs):
@@ -144,12 +144,20 @@ def _optimizer(model: nn.Module, proxy: Proxy) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=proxy.lr)
 
 
-def _schedule(optimizer: torch.optim.Optimizer, proxy: Proxy, total: int):
-    if proxy.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
-    )
+def _schedule(optimizer: torch.optim.Optimizer, proxy: Proxy, total: int, per_epoch: int):
+    """Per step: a linear warm-up over ``proxy.warmup_epochs`` (from lr/warm-up steps to lr),
+    then constant or a cosine decay to 0 over the remaining steps."""
+    warm = min(total, round(proxy.warmup_epochs * per_epoch))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if proxy.schedule == "constant":
+            return 1.0
+        rest = max(1, total - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(step - warm, rest) / rest))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _batches(data: ProxyData, proxy: Proxy, gen: torch.Generator):

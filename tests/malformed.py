@@ -56,6 +56,7 @@ CONSTRAINTS_NUMBERS = {
     "latency: {warmup: %s}": ("latency.warmup", ["-1", "5000"]),
     "proxy: {epochs: %s}": ("proxy.epochs", ["0", "100000", "2.5"]),
     "proxy: {lr: %s}": ("proxy.lr", ["0", "-0.1", "100", ".nan"]),
+    "proxy: {warmup_epochs: %s}": ("proxy.warmup_epochs", ["-1", ".inf", "1e6"]),
     "proxy: {seed: %s}": ("proxy.seed", ["-1", "1e29", "100000000000000000000000000000"]),
     "proxy: {batch_size: %s}": ("proxy.batch_size", ["0", "10000000"]),
     "proxy: {max_images: %s}": ("proxy.max_images", ["5", "99999999999"]),

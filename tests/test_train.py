@@ -91,3 +91,24 @@ def test_device_auto_falls_back_to_the_cpu_and_cuda_without_one_is_a_clear_error
             resolve_device("cuda")
     with pytest.raises(ConfigError, match="must be one of: auto, cpu, cuda"):
         resolve_device("tpu")
+
+
+def test_warmup_rises_linearly_then_the_cosine_decays_to_zero():
+    import dataclasses
+
+    from gensynth.train import _schedule
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    proxy = dataclasses.replace(Proxy(), warmup_epochs=0.5)
+    sched = _schedule(opt, proxy, total=40, per_epoch=10)  # 5 warm-up steps of 40
+    lrs = []
+    for _ in range(40):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert lrs[5] == pytest.approx(1.0) and lrs[-1] < 0.01
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:], strict=False))
+    plain = _schedule(torch.optim.SGD([p], lr=1.0), Proxy(), total=40, per_epoch=10)
+    assert plain.get_last_lr() == [1.0]  # no warm-up: as before
