@@ -83,29 +83,21 @@ def model_of(entry: ArchSpec | str, classes: int) -> torch.nn.Module:
 
 def recipes(shipped: Proxy, long_images: int, long_epochs: int) -> dict[str, tuple[Proxy, tuple]]:
     """name -> (recipe, seeds). 'long' is the ground truth; 'shipped' the proxy under test."""
-    fashion = dataclasses.replace(shipped, dataset="idx", path=FASHION)
-    out = {
+    # the ground truth is fixed (not derived from the recipe under test): AdamW 0.003, cosine,
+    # batch 64, 32 px, shift augmentation (Proxy's defaults), more images, more epochs
+    long = Proxy(dataset="idx", path=FASHION, max_images=long_images, epochs=long_epochs)
+    return {
         "shipped": (shipped, (0, 1, 2)),
-        "long": (
-            dataclasses.replace(fashion, max_images=long_images, epochs=long_epochs),
-            (0,),
-        ),
+        "long": (long, (0,)),
+        "digits 3 ep": (dataclasses.replace(shipped, epochs=3), (0,)),
     }
-    for epochs in (1, 6):
-        out[f"digits {epochs} ep"] = (dataclasses.replace(shipped, epochs=epochs), (0,))
-    for images, epochs in ((2400, 3), (4800, 3)):
-        out[f"fashion {images} img {epochs} ep"] = (
-            dataclasses.replace(fashion, max_images=images, epochs=epochs),
-            (0,),
-        )
-    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=7)
-    parser.add_argument("--long-images", type=int, default=12_000)
-    parser.add_argument("--long-epochs", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--long-images", type=int, default=16_000)
+    parser.add_argument("--long-epochs", type=int, default=7)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "proxy.json"))
     args = parser.parse_args()
     if not Path(FASHION, "train-images-idx3-ubyte.gz").is_file():
@@ -125,7 +117,8 @@ def main() -> None:
             flush=True,
         )
         for name, entry in nets.items():
-            for seed in seeds:
+            # seed-to-seed noise on gensynth's networks (the references: seed 0, for time)
+            for seed in seeds if not isinstance(entry, str) else seeds[:1]:
                 key = f"{recipe}|{name}|{seed}"
                 if key in done:
                     continue
@@ -151,36 +144,40 @@ def report(done: dict, nets: dict, plan: dict) -> None:
     def acc(recipe: str, name: str, seed: int = 0) -> float:
         return done[f"{recipe}|{name}|{seed}"]["accuracy"]
 
+    def runs(n: str) -> list[float]:
+        return [acc("shipped", n, s) for s in plan["shipped"][1] if f"shipped|{n}|{s}" in done]
+
     names = list(nets)
     truth = [acc("long", n) for n in names]
     top = set(sorted(names, key=lambda n: -acc("long", n))[:3])
-    print(f"\n{'network':24s} {'M MACs':>7s} {'shipped (3 seeds)':>20s} {'long':>7s}")
-    for n in names:
-        runs = [acc("shipped", n, s) for s in plan["shipped"][1]]
-        macs = cost(model_plan(nets[n])).macs / 1e6
-        print(
-            f"{n:24s} {macs:7.1f} {statistics.mean(runs):8.1f} +- {statistics.stdev(runs):4.1f} %"
-            f"   {acc('long', n):5.1f} %"
-        )
-    sds = [statistics.stdev([acc("shipped", n, s) for s in plan["shipped"][1]]) for n in names]
     print(
-        f"\nshipped proxy's seed-to-seed sd: median {statistics.median(sds):.2f}, "
-        f"max {max(sds):.2f} points"
+        f"\n{'network':24s} {'M MACs':>7s} {'shipped, seed 0':>15s} {'sd (3 seeds)':>12s}"
+        f" {'long':>7s}"
     )
-    print(f"\n{'proxy recipe':26s} {'image passes':>12s} {'seconds':>8s} {'tau':>6s} top-3")
-    for recipe, (_, seeds) in plan.items():
+    for n in names:
+        got = runs(n)
+        sd = f"{statistics.stdev(got):.2f}" if len(got) > 1 else "-"
+        macs = cost(model_plan(nets[n])).macs / 1e6
+        print(f"{n:24s} {macs:7.1f} {got[0]:13.1f} % {sd:>12s} {acc('long', n):5.1f} %")
+    sds = [statistics.stdev(runs(n)) for n in names if len(runs(n)) > 1]
+    print(
+        f"\nshipped proxy's seed-to-seed sd over {len(sds)} networks: median "
+        f"{statistics.median(sds):.2f}, max {max(sds):.2f} points"
+    )
+    print(
+        f"\n{'proxy recipe (seed 0)':24s} {'image passes':>12s} {'seconds':>8s} {'tau':>6s} top-3"
+    )
+    for recipe in plan:
         if recipe == "long":
             continue
-        for seed in seeds:
-            scores = [acc(recipe, n, seed) for n in names]
-            tau = kendalltau(scores, truth).statistic
-            best = set(sorted(names, key=lambda n: -acc(recipe, n, seed))[:3])
-            cost_s = sum(done[f"{recipe}|{n}|{seed}"]["seconds"] for n in names)
-            passes = done[f"{recipe}|{names[0]}|{seed}"]["passes"]
-            label = f"{recipe} (seed {seed})" if len(seeds) > 1 else recipe
-            print(f"{label:26s} {passes:12d} {cost_s:8.0f} {tau:6.2f} {len(best & top)}/3")
-    long_s = sum(done[f"long|{n}|0"]["seconds"] for n in names)
-    print(f"{'ground truth (long)':26s} {done[f'long|{names[0]}|0']['passes']:12d} {long_s:8.0f}")
+        scores = [acc(recipe, n) for n in names]
+        tau = kendalltau(scores, truth).statistic
+        best = set(sorted(names, key=lambda n: -acc(recipe, n))[:3])
+        seconds = sum(done[f"{recipe}|{n}|0"]["seconds"] for n in names)
+        passes = done[f"{recipe}|{names[0]}|0"]["passes"]
+        print(f"{recipe:24s} {passes:12d} {seconds:8.0f} {tau:6.2f} {len(best & top)}/3")
+    seconds = sum(done[f"long|{n}|0"]["seconds"] for n in names)
+    print(f"{'ground truth (long)':24s} {done[f'long|{names[0]}|0']['passes']:12d} {seconds:8.0f}")
 
 
 def model_plan(entry: ArchSpec | str):

@@ -8,11 +8,16 @@ did not train are trained here with it. One table per backend: params, MACs, pro
 GMAC/s, throughput relative to FBNet-C and to MobileNetV3-L (95% CI).
 
     python benchmarks/versus.py --study edge [--storage studies/edge.journal]
+
+Then the accuracy comparison at the study's higher fidelity: the chosen architecture's
+confirmation (the study's top-k retrained for 2x the epochs with two other seeds) beside
+MobileNetV3-L trained with exactly that recipe (``--confirm-against``; "" skips it).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 
 import torch
@@ -34,6 +39,7 @@ def main() -> None:
     parser.add_argument("--study", default="edge")
     parser.add_argument("--storage", default=None)
     parser.add_argument("--references", default=",".join(BUILTIN))
+    parser.add_argument("--confirm-against", default="mobilenetv3_large")
     args = parser.parse_args()
     torch.set_num_threads(1)
     study = load_study(args.study, args.storage)
@@ -99,6 +105,31 @@ def main() -> None:
                 f"{'-' if acc is None else f'{acc:.1f} %':>11s} "
                 f"{p['macs_g'] / ms * 1e3:7.1f}  {cells[0]} {cells[1]}"
             )
+    if args.confirm_against:
+        confirmed(study, best.number, c, args.confirm_against)
+
+
+def confirmed(study, number: int, c: Constraints, reference: str) -> None:
+    """The chosen trial's confirmation beside ``reference`` trained with the same recipe."""
+    table = study.user_attrs.get("confirmation") or {}
+    row = next((r for r in table.get("rows", []) if r["number"] == number), None)
+    if row is None:
+        print(f"\ntrial {number} was not confirmed (explore --no-confirm?): no comparison")
+        return
+    proxy = dataclasses.replace(c.proxy, epochs=table["epochs"])
+    data = load_dataset(proxy, c.deployment.channels)
+    accuracies = []
+    for seed in table["seeds"]:
+        torch.manual_seed(seed)
+        model = build_model(load_reference(reference, c, classes=data.classes).plan)
+        accuracies.append(train(model, data, dataclasses.replace(proxy, seed=seed)).accuracy)
+    print(
+        f"\nconfirmation recipe ({table['epochs']} epochs, seeds "
+        f"{', '.join(map(str, table['seeds']))}; proxy top-1 mean +- sd):\n"
+        f"  chosen (trial {number})  {row['mean']:.1f} +- {row['sd']:.1f} %  {row['accuracies']}\n"
+        f"  {reference:22s} {statistics.fmean(accuracies):.1f} +- "
+        f"{statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0:.1f} %  {accuracies}"
+    )
 
 
 if __name__ == "__main__":

@@ -187,11 +187,13 @@ class Residual(nn.Module):
 
 
 class Add(nn.Module):
-    """x + f(x) with no activation after the sum (inverted-residual blocks)."""
+    """x + f(x) with no activation after the sum (inverted-residual blocks). The body's
+    last BN starts at zero, as timm initialises these networks (``zero_init_last``)."""
 
     def __init__(self, body: nn.Sequential) -> None:
         super().__init__()
         self.body = body
+        _zero_last_norm(body)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)

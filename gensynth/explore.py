@@ -20,7 +20,6 @@ from gensynth.errors import StudyError
 from gensynth.inquisitor import Assessment, Inquisitor
 from gensynth.record import DONE_STATES, TrialRecord, read_all
 from gensynth.study import (
-    MIN_PRUNE_EPOCHS,
     ExploreConfig,
     best_record,
     best_value,
@@ -203,13 +202,13 @@ def _reporter(
     Pareto rung rule for several (Optuna cannot prune those). Never after the last epoch:
     a finished assessment is kept."""
     epochs = c.proxy.epochs
-    decide = set(rungs(epochs)) if epochs >= MIN_PRUNE_EPOCHS else set()
+    decide = set(rungs(epochs))
 
     def report(epoch: int, accuracy: float, metrics: dict[str, float]) -> bool:
         on_activity(f"{name}: training, epoch {epoch + 1}/{epochs}, top-1 {accuracy:.1f} %")
         values = objective_values(_scored(metrics, c), c, directions)
         if len(directions) == 1:
-            trial.report(values[0], epoch)
+            trial.report(values[0], epoch + 1)  # step = epochs trained
             return epoch + 1 in decide and trial.should_prune()
         if epoch + 1 not in decide:
             return False

@@ -206,13 +206,19 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     )
 
 
-MIN_PRUNE_EPOCHS = 3
+MIN_PRUNE_EPOCHS = 4
 HALVING = 3  # successive halving: a third of the candidates at a rung go on to the next
 
 
 def rungs(epochs: int) -> list[int]:
-    """Epochs (1-based) after which successive halving decides: 1, 3, 9, ... below the last."""
-    out, e = [], 1
+    """Epochs (1-based) after which successive halving decides: half the proxy, then x3
+    while below the last epoch. Not earlier: in the first half the proxy's accuracies
+    measure convergence speed (measured on digits: after epoch 1 every network is at
+    chance, 10.9 %; after epoch 2 the edge seed is at 33-56 % and MobileNetV3-L at 84 %;
+    both end at 96-97 % after 6)."""
+    if epochs < MIN_PRUNE_EPOCHS:
+        return []
+    out, e = [], epochs // 2
     while e < epochs:
         out.append(e)
         e *= HALVING
@@ -221,15 +227,15 @@ def rungs(epochs: int) -> list[int]:
 
 def make_pruner(directions: list[str], epochs: int) -> optuna.pruners.BasePruner:
     """Multi-fidelity for single-objective studies: Optuna's successive halving over epochs
-    (rungs after epochs 1, 3, 9, ...; at each, a candidate goes on only if it is in the best
-    third of those that reached the rung), on the objective with the epoch's accuracy. So
-    poor candidates stop after one epoch and the best train the whole proxy. Pareto studies
-    (Optuna cannot prune them) stop at the same rungs by `pareto_rung_stop`; proxies under
-    MIN_PRUNE_EPOCHS epochs are not pruned."""
-    if len(directions) > 1 or epochs < MIN_PRUNE_EPOCHS:
+    (steps = epochs trained; rungs at `rungs`; at each, a candidate goes on only if it is in
+    the best third of those that reached the rung), on the objective with the epoch's
+    accuracy. So poor candidates stop at half the proxy and the best train all of it.
+    Pareto studies (Optuna cannot prune them) stop at the same rungs by `pareto_rung_stop`;
+    proxies under MIN_PRUNE_EPOCHS epochs are not pruned."""
+    if len(directions) > 1 or not rungs(epochs):
         return optuna.pruners.NopPruner()
     return optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=1, reduction_factor=HALVING, min_early_stopping_rate=0
+        min_resource=rungs(epochs)[0], reduction_factor=HALVING, min_early_stopping_rate=0
     )
 
 

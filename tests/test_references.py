@@ -223,3 +223,21 @@ def test_references_are_trained_in_their_trainable_form(monkeypatch, tmp_path):
     norms = [m for m in seen[0].modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and seen[0].training  # not the BN-folded deployment form
     assert seen[0](torch.zeros(2, 3, 16, 16)).shape == (2, 10)  # the proxy's classes
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3_large", "fbnet_c", "efficientnet_b0"])
+def test_inverted_residuals_start_as_the_identity_like_timms(name):
+    from gensynth.blocks import Add
+    from gensynth.build import build_model
+    from gensynth.references import builtin_plan
+
+    model = build_model(builtin_plan(name, 10, 3))
+    adds = [m for m in model.modules() if isinstance(m, Add)]
+    assert adds
+    for block in adds:
+        norms = [m for m in block.body.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert torch.count_nonzero(norms[-1].weight) == 0  # timm's zero_init_last
+        x = torch.randn(1, block.body[0].in_channels, 4, 4)
+        block.eval()
+        with torch.no_grad():
+            assert torch.equal(block(x), x)
