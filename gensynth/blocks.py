@@ -205,7 +205,6 @@ class ConvEntry(nn.Module):
     def __init__(self, main: nn.Module, shortcut: nn.Module) -> None:
         super().__init__()
         self.main, self.shortcut = main, shortcut
-
         self.condense: nn.Module = nn.Identity()  # make_block: the branches' shared start
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

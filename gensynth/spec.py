@@ -28,10 +28,10 @@ LIMITS: dict[str, tuple[int, int]] = {
     "num_classes": (1, 100_000),
     "stages": (1, 16),
     "stem.width": (1, 4096),
-    "stem.columns": (1, 512),
+    "stem.columns": (1, 4096),  # up to one column per channel (depthwise)
     "stem.blur_size": (1, 7),
     "stage.width": (1, 8192),
-    "stage.columns": (1, 1024),
+    "stage.columns": (1, 8192),  # likewise
     "stage.depth": (1, 64),
     "stage.expansion": (1, 8),
     "stage.stride": (1, 2),
