@@ -71,7 +71,7 @@ CONSTRAINTS_NUMBERS = {
         ["101", "-5", ".inf"],
     ),
     "rules: {columnar: {min_stages: %s}}": ("rules.columnar.min_stages", ["0", "100"]),
-    "rules: {columnar: {min_columns: %s}}": ("rules.columnar.min_columns", ["1", "5000"]),
+    "rules: {columnar: {min_columns: %s}}": ("rules.columnar.min_columns", ["1", "10000"]),
 }
 
 CONSTRAINTS_OTHER = [
