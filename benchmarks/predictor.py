@@ -1,19 +1,20 @@
 """The latency predictor on this machine: profile time, held-out error, prediction speed.
 
     python benchmarks/predictor.py --constraints constraints/edge.yaml \
-        --out profiles/xeon-2core-torch.json
-    python benchmarks/predictor.py --constraints constraints/edge_pareto.yaml \
         --out profiles/xeon-2core-onnxruntime.json
+    python benchmarks/predictor.py --constraints constraints/edge.yaml --backend torch \
+        --out profiles/xeon-2core-torch.json
 
-Profiles the shipped design space with the constraints' backend and threads (or reads a
-finished profile at --out), then prints: the wall time of profiling, the predictor's error
-on the held-out networks (measured in the same random order as the calibration ones, so
-host drift touches both), and how many specs per second it predicts.
+Profiles the shipped design space with the constraints' backend (or --backend) and
+threads (or reads a finished profile at --out), then prints: the wall time of profiling,
+the predictor's error on the held-out networks (measured in the same random order as the
+calibration ones, so host drift touches both), and how many specs per second it predicts.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import time
@@ -32,8 +33,11 @@ def main() -> None:
     parser.add_argument("--generator", default="generators/attendnext.yaml")
     parser.add_argument("--out", required=True)
     parser.add_argument("--speed-specs", type=int, default=2000)
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default=None)
     args = parser.parse_args()
     c, space, out = load_constraints(args.constraints), load_space(args.generator), Path(args.out)
+    if args.backend:
+        c = dataclasses.replace(c, latency=dataclasses.replace(c.latency, backend=args.backend))
     finished = out.exists() and "error" in json.loads(out.read_text())
     start = time.perf_counter()
     data = json.loads(out.read_text()) if finished else run_profile(c, space, out)

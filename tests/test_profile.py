@@ -152,6 +152,10 @@ def test_a_shipped_profile_loads_and_states_its_provenance_and_error():
         assert p.provenance["input"] == [3, 224, 224] and p.provenance["threads"] == 1
         assert p.error["n"] >= 50 and 0 <= p.error["mape_pct"] < 100
         assert {"fbnet_c", "mobilenetv3_large"} <= set(p.references)
+        # a profile of the shipped space as it is now (a space change must re-profile)
+        assert (
+            p.provenance["space_hash"] == load_space(ROOT / "generators" / "attendnext.yaml").hash
+        )
 
 
 def test_a_relative_latency_budget_uses_the_profiles_reference(profiled, tmp_path):
