@@ -24,6 +24,7 @@ import torch
 
 from gensynth.baselines import load_reference
 from gensynth.build import build_model, shipped_form
+from gensynth.confirm import retrain
 from gensynth.constraints import Constraints, Deployment, Proxy
 from gensynth.data import load_dataset
 from gensynth.latency import measure_paired, runner
@@ -118,11 +119,8 @@ def confirmed(study, number: int, c: Constraints, reference: str) -> None:
         return
     proxy = dataclasses.replace(c.proxy, epochs=table["epochs"])
     data = load_dataset(proxy, c.deployment.channels)
-    accuracies = []
-    for seed in table["seeds"]:
-        torch.manual_seed(seed)
-        model = build_model(load_reference(reference, c, classes=data.classes).plan)
-        accuracies.append(train(model, data, dataclasses.replace(proxy, seed=seed)).accuracy)
+    plan = load_reference(reference, c, classes=data.classes).plan
+    accuracies = retrain(lambda: build_model(plan), data, proxy, tuple(table["seeds"]))
     print(
         f"\nconfirmation recipe ({table['epochs']} epochs, seeds "
         f"{', '.join(map(str, table['seeds']))}; proxy top-1 mean +- sd):\n"

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 import torch
+from torch import nn
 
 from gensynth.build import build_model
 from gensynth.compare import top_records
-from gensynth.constraints import Constraints
+from gensynth.constraints import Constraints, Proxy
+from gensynth.data import ProxyData
 from gensynth.record import TrialRecord
 from gensynth.train import train
 from gensynth.utility import utility_netscore
@@ -66,13 +69,10 @@ def _confirm_one(
     r: TrialRecord, c: Constraints, inquisitor: Any, seeds: tuple[int, ...], epochs: int
 ) -> dict[str, Any]:
     spec = inquisitor.proxy_spec(r.arch())
-    accuracies = []
-    for seed in seeds:
-        proxy = dataclasses.replace(c.proxy, epochs=epochs, seed=seed)
-        torch.manual_seed(seed)
-        accuracies.append(
-            train(build_model(spec), inquisitor.data, proxy, device=inquisitor.device).accuracy
-        )
+    proxy = dataclasses.replace(c.proxy, epochs=epochs)
+    accuracies = retrain(
+        lambda: build_model(spec), inquisitor.data, proxy, seeds, inquisitor.device
+    )
     mean = statistics.fmean(accuracies)
     sd = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
     metrics = {**r.metrics, "accuracy": mean}
@@ -86,3 +86,20 @@ def _confirm_one(
         "score": score,
         "search_score": r.values[0] if r.values else None,
     }
+
+
+def retrain(
+    make: Callable[[], nn.Module],
+    data: ProxyData,
+    proxy: Proxy,
+    seeds: tuple[int, ...],
+    device: str = "cpu",
+) -> list[float]:
+    """Proxy top-1 of a fresh network per seed (initialisation, order, augmentation)."""
+    accuracies = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        accuracies.append(
+            train(make(), data, dataclasses.replace(proxy, seed=seed), device=device).accuracy
+        )
+    return accuracies
