@@ -34,13 +34,15 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--speed-specs", type=int, default=2000)
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default=None)
+    parser.add_argument("--block-networks", type=int, default=None)
     args = parser.parse_args()
     c, space, out = load_constraints(args.constraints), load_space(args.generator), Path(args.out)
     if args.backend:
         c = dataclasses.replace(c, latency=dataclasses.replace(c.latency, backend=args.backend))
     finished = out.exists() and "error" in json.loads(out.read_text())
     start = time.perf_counter()
-    data = json.loads(out.read_text()) if finished else run_profile(c, space, out)
+    more = {"block_networks": args.block_networks} if args.block_networks else {}
+    data = json.loads(out.read_text()) if finished else run_profile(c, space, out, **more)
     took = time.perf_counter() - start
     p, e, f = data["provenance"], data["error"], data["fit_error"]
     print(
@@ -52,6 +54,11 @@ def main() -> None:
     print(
         f"held-out: n={e['n']}, mean abs error {e['mape_pct']:.1f} %, worst {e['worst_pct']:.1f}"
         f" %, Kendall tau {e['kendall_tau']:.3f}"
+    )
+    y = data["yardstick"]
+    print(
+        f"yardstick: {y['spec']['name']} ({y['ms']:.2f} ms); a network's rounds lie "
+        f"{e['spread_pct']:.1f} % apart (median)"
     )
     print(
         f"calibration (fit): n={f['n']}, mean abs error {f['mape_pct']:.1f} %, Kendall tau "

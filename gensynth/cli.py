@@ -1012,16 +1012,17 @@ def init(folder: Path, start: str, force: bool, fmt: str) -> None:
 @click.option(
     "--block-networks",
     type=click.IntRange(0, 5000),
-    default=180,
+    default=480,
     show_default=True,
     help="More networks whose blocks (not the whole networks) are timed.",
 )
 @click.option(
     "--rounds",
     type=click.IntRange(1, 20),
-    default=3,
+    default=5,
     show_default=True,
-    help="Interleaved rounds per network: its latency is the median of the round medians.",
+    help="Rounds per network, each in a new random order: its latency is the median of the "
+    "rounds' ratios to the yardstick network.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Which networks are drawn.")
 @format_option
@@ -1040,8 +1041,10 @@ def profile(
 
     Times networks of the design space (those the constraints' spec-only rules and budgets
     accept) and the built-in reference networks with the constraints' latency settings
-    (backend, threads, batch, input), fits the predictor and prints its error on held-out
-    networks. Name the file in a constraints file to search against this device anywhere:
+    (backend, threads, batch, input), each as a ratio to one of the networks run
+    interleaved with it (the host's speed drifts; the ratio hardly does), fits the
+    predictor and prints its error on held-out networks. Name the file in a constraints
+    file to search against this device anywhere:
     latency: {backend: ..., threads: ..., predictor: profiles/<device>.json}.
 
     \b
@@ -1081,6 +1084,11 @@ def profile(
     click.echo(
         f"{out}: {p['cpu']}, {p['backend']} {p['backend_version']}, {p['threads']} thread(s), "
         f"input {'x'.join(map(str, p['input']))}, batch {p['batch']}"
+    )
+    click.echo(
+        f"times measured as ratios to the yardstick network {data['yardstick']['spec']['name']} "
+        f"({data['yardstick']['ms']:.2f} ms here); rounds of a network lie "
+        f"{e['spread_pct']:.1f} % apart (median)"
     )
     click.echo(
         f"predicted vs measured on {e['n']} held-out networks: mean absolute error "

@@ -57,6 +57,7 @@ class BlockCost:
 
     kind: str
     shape_out: Shape
+    gate: str = ""  # a DC-AC's gate (softmax | sigmoid)
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _walk_block(
         assert all(r == results[0] for r in results), f"branch shapes differ in {block.label}"
         result = results[0]
     if blocks is not None:
-        blocks.append(BlockCost(block.kind, result))
+        blocks.append(BlockCost(block.kind, result, block.gate if block.kind == "dcac" else ""))
     return result
 
 

@@ -360,6 +360,7 @@ def explore(
 def check_prediction(study: optuna.Study, c: Constraints) -> dict | None:
     """Where this host is the profiled device, time the chosen architecture here too, so
     the report shows predicted and measured side by side (stored as `latency_check`)."""
+    from gensynth.predictor import read_profile
     from gensynth.profile import cpu_name, time_spec
 
     p = study.user_attrs.get("latency_profile", {}).get("provenance", {})
@@ -369,12 +370,13 @@ def check_prediction(study: optuna.Study, c: Constraints) -> dict | None:
     done = study.user_attrs.get("latency_check")
     if done and done.get("trial") == best.number:
         return done
-    measured = time_spec(best.arch(), c)["ms"]
-    predicted = best.metrics.get("latency_ms")
+    timed = time_spec(best.arch(), c, read_profile(c.latency.predictor))
+    measured, predicted = timed["ms"], best.metrics.get("latency_ms")
     check = {
         "trial": best.number,
         "predicted_ms": predicted,
-        "measured_ms": measured,
+        "measured_ms": measured,  # in the profile's unit (its yardstick), as its networks
+        "here_ms": timed["here_ms"],  # this host's median now
         "error_pct": abs(predicted - measured) / measured * 100 if predicted else None,
     }
     study.set_user_attr("latency_check", check)

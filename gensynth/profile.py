@@ -29,7 +29,7 @@ from gensynth.blocks import make_block
 from gensynth.build import build_model, shipped_form
 from gensynth.constraints import Constraints
 from gensynth.errors import ConfigError
-from gensynth.latency import measure_latency, quartiles, runner, time_calls
+from gensynth.latency import measure_paired, runner
 from gensynth.plan import network_plan
 from gensynth.predictor import (
     FEATURES,
@@ -110,25 +110,46 @@ def sample_specs(c: Constraints, space: DesignSpace, n: int, seed: int) -> list[
     )
 
 
-def time_spec(spec: ArchSpec, c: Constraints) -> dict[str, float]:
-    """Latency of the deployment form, exactly as the inquisitor times a candidate."""
+def time_spec(spec: ArchSpec, c: Constraints, data: dict[str, Any]) -> dict[str, float]:
+    """Latency of the deployment form of ``spec`` on this host, measured as the profile
+    ``data`` measured its networks: as a ratio to its yardstick, in the profile's ms, beside
+    this host's plain median of the same calls (``here_ms``)."""
     d, lat = c.deployment, c.latency
     shape = (d.batch, d.channels, d.resolution, d.resolution)
-    t = measure_latency(
-        shipped_form(build_model(spec), shape),
-        shape,
-        lat.backend,
-        lat.threads,
-        lat.warmup,
-        lat.runs,
+    x = torch.randn(*shape)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(lat.threads)
+    try:
+        run, unit = (
+            runner(shipped_form(build_model(s), shape), x, lat.backend, lat.threads)
+            for s in (spec, ArchSpec.from_dict(data["yardstick"]["spec"]))
+        )
+        p = measure_paired(
+            run, unit, shape, lat.backend, lat.threads, lat.warmup, 0.0, None, lat.runs, lat.runs
+        )
+    finally:
+        torch.set_num_threads(previous)
+    return {"ms": p.ratio * data["yardstick"]["ms"], "here_ms": p.candidate_ms}
+
+
+def _paired(
+    run: Callable[[], object], yardstick: Callable[[], object], c: Constraints, warmup: int, n: int
+) -> tuple[float, float]:
+    """(ratio, yardstick ms): ``n`` calls of ``run`` interleaved with ``n`` of the yardstick
+    (A B, B A, ...), the median of the per-pair ratios and the yardstick's median ms."""
+    p = measure_paired(
+        run, yardstick, (1,), c.latency.backend, c.latency.threads, warmup, 0.0, None, n, n
     )
-    return {"ms": t.median_ms, "iqr_ms": t.q3_ms - t.q1_ms}
+    return p.ratio, p.reference_ms
 
 
-def _time(run: Callable[[], object], warmup: int, runs: int) -> tuple[float, float]:
-    """(median, IQR) in ms of ``runs`` calls after ``warmup``."""
-    q = quartiles(time_calls(run, warmup, runs))
-    return q[1], q[2] - q[0]
+def yardstick_of(specs: list[ArchSpec], resolution: int) -> ArchSpec:
+    """The profile's unit: the calibration network of median MACs (a network the space
+    produces, of the size the profile times, fixed by the profile's seed)."""
+    from gensynth.cost import cost
+
+    macs = sorted((cost(s, resolution).macs, i) for i, s in enumerate(specs))
+    return specs[macs[len(macs) // 2][1]]
 
 
 def run_profile(
@@ -140,12 +161,19 @@ def run_profile(
     seed: int = 0,
     references: tuple[str, ...] = tuple(BUILTIN),
     on_step: Callable[[int, int, str], None] | None = None,
-    block_networks: int = 180,
-    rounds: int = 3,
+    block_networks: int = 480,
+    rounds: int = 5,
 ) -> dict[str, Any]:
-    """Time blocks, networks (``rounds`` interleaved rounds each: the median of the round
-    medians) and references; fit; state the held-out error. ``out`` is rewritten as it goes,
-    so an interrupted profile resumes."""
+    """Time blocks, networks (``rounds`` rounds each, in a new random order every round: the
+    median of the round ratios) and references, every one as a ratio to the yardstick run
+    interleaved with it; fit; state the held-out error. ``out`` is rewritten as it goes, so
+    an interrupted profile resumes.
+
+    Why ratios: on a shared machine the host's speed drifts. Measured here (30 networks,
+    three rounds a minute apart): a network's median of 10 calls moved 16-39 % between
+    rounds (Kendall tau between rounds 0.5-0.7), its ratio to an interleaved yardstick
+    2-4 % (tau 0.92-0.94). A time in the file is its ratio times the yardstick's median ms
+    over the whole profile."""
     here = provenance(c, space)
     data = _resume(out, here) or {
         "format": FORMAT,
@@ -158,6 +186,7 @@ def run_profile(
             "seed": seed,
         },
         "features": list(FEATURES),
+        "yardstick": {},
         "networks": {},
         "blocks": {},
         "references": {},
@@ -175,6 +204,9 @@ def run_profile(
     shape = (d.batch, d.channels, d.resolution, d.resolution)
     x = torch.randn(*shape)
     torch.set_num_threads(lat.threads)
+    unit = yardstick_of([s for s in specs if roles[s.hash] == "calibration"], d.resolution)
+    data["yardstick"].update(hash=unit.hash, spec=unit.to_dict())
+    yardstick = runner(shipped_form(build_model(unit), shape), x, lat.backend, lat.threads)
     # 1. blocks of the calibration and block-only networks (never of the held-out ones)
     wanted: dict[str, tuple[Any, Any]] = {}
     for spec in specs:
@@ -192,10 +224,15 @@ def run_profile(
         size = (d.batch, at.c, at.h, at.w)
         module = shipped_form(make_block(block), size)
         run = runner(module, torch.randn(*size), lat.backend, lat.threads)
-        ms, _ = _time(run, 2, BLOCK_RUNS)
+        ratio, unit_ms = _paired(run, yardstick, c, 2, BLOCK_RUNS)
         label = f"{block.label or block.kind} at {at.c}x{at.h}x{at.w}"
         f = block_features(block, at)[0]
-        data["blocks"][key] = {"label": label, "features": [f[n] for n in FEATURES], "ms": ms}
+        data["blocks"][key] = {
+            "label": label,
+            "features": [f[n] for n in FEATURES],
+            "ratio": ratio,
+            "yardstick_ms": unit_ms,
+        }
         done += 1
         if done % 25 == 0:
             _write(out, data)
@@ -209,7 +246,7 @@ def run_profile(
         random.Random(plan["seed"] + 10 + r).shuffle(jobs)
         for kind, key, what in jobs:
             store = data["networks"] if kind == "network" else data["references"]
-            entry = store.setdefault(key, {"rounds": [], "iqrs": []})
+            entry = store.setdefault(key, {"rounds": [], "yardstick_ms": []})
             if len(entry["rounds"]) > r:
                 continue
             if on_step:
@@ -221,31 +258,51 @@ def run_profile(
                     else load_reference(what, c).model
                 )
                 runners[key] = runner(model, x, lat.backend, lat.threads)
-            ms, iqr = _time(runners[key], lat.warmup, lat.runs)
-            entry["rounds"].append(ms)
-            entry["iqrs"].append(iqr)
-            entry["ms"] = statistics.median(entry["rounds"])
-            entry["iqr_ms"] = statistics.median(entry["iqrs"])
+            ratio, unit_ms = _paired(runners[key], yardstick, c, lat.warmup, lat.runs)
+            entry["rounds"].append(ratio)
+            entry["yardstick_ms"].append(unit_ms)
             if kind == "network":
                 entry.update(role=roles[key], spec=what.to_dict())
             done += 1
             _write(out, data)
-    # 3. fit on the blocks and the calibration networks; state the error on the held-out
+    # 3. times in ms; fit on the blocks and the calibration networks; held-out error
     evaluate(data, out)
     data["provenance"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     _write(out, data)
     return data
 
 
+def to_ms(data: dict[str, Any]) -> None:
+    """Every ratio as ms: times the yardstick's median ms while networks and references
+    were timed (``ms``), or while blocks were (``block_ms``: the blocks' phase comes first,
+    the host may have drifted since; the correction takes up the factor between the two).
+    A network's ``spread_pct`` is how far its round ratios lie apart (max - min, % of the
+    median): the measurement's own noise."""
+    timed = (*data["networks"].values(), *data["references"].values())
+    unit = statistics.median(t for e in timed for t in e["yardstick_ms"])
+    blocks = data["blocks"].values()
+    block_unit = statistics.median(b["yardstick_ms"] for b in blocks) if blocks else 0.0
+    data["yardstick"].update(ms=unit, block_ms=block_unit)
+    for b in blocks:
+        b["ms"] = b["ratio"] * block_unit
+    for e in timed:
+        e["ratio"] = statistics.median(e["rounds"])
+        e["ms"] = e["ratio"] * unit
+        e["spread_pct"] = (max(e["rounds"]) - min(e["rounds"])) / e["ratio"] * 100
+
+
 def evaluate(data: dict[str, Any], out: Path) -> None:
     """Fit the predictor from the profile's data and store, per network, its prediction,
     and the errors on the held-out (``error``) and calibration (``fit_error``) networks."""
+    to_ms(data)
     predictor = predictor_from(data, str(out))
     for entry in data["networks"].values():
         entry["predicted_ms"] = predictor.predict(ArchSpec.from_dict(entry["spec"]))
     for role, key in (("held_out", "error"), ("calibration", "fit_error")):
         mine = [n for n in data["networks"].values() if n["role"] == role]
         data[key] = errors([n["predicted_ms"] for n in mine], [n["ms"] for n in mine])
+    spreads = [n["spread_pct"] for n in data["networks"].values()]
+    data["error"]["spread_pct"] = statistics.median(spreads) if spreads else 0.0
     data["correction"] = list(predictor.correction)
 
 
@@ -257,8 +314,13 @@ def _resume(out: Path, here: dict[str, Any]) -> dict[str, Any] | None:
         data = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{out}: exists and is not a readable profile ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    if not isinstance(data, dict) or not str(data.get("format", "")).startswith("gensynth-"):
         raise ConfigError(f"{out}: exists and is not a gensynth profile; choose another --out")
+    if data["format"] != FORMAT:
+        raise ConfigError(
+            f"{out}: a profile of an older format ({data['format']!r}; this gensynth writes "
+            f"{FORMAT!r}); it cannot be resumed: choose another --out or delete it"
+        )
     old = data.get("provenance", {})
     changed = [k for k in RESUMED if old.get(k) != here.get(k)]
     if changed:

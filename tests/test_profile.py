@@ -46,15 +46,32 @@ def test_profile_file_has_provenance_measurements_model_and_error(profiled):
     assert p["input"] == [3, 32, 32] and p["backend"] == "torch" and p["threads"] == 1
     roles = [n["role"] for n in data["networks"].values()]
     assert roles.count("calibration") == 24 and roles.count("held_out") == 10
-    for n in data["networks"].values():
-        assert n["ms"] > 0 and n["iqr_ms"] >= 0 and len(n["rounds"]) == 2
+    # every time is a ratio to the yardstick (a calibration network), stated in its ms
+    unit = data["yardstick"]
+    assert data["networks"][unit["hash"]]["role"] == "calibration" and unit["ms"] > 0
+    for n in (*data["networks"].values(), *data["references"].values()):
+        assert len(n["rounds"]) == 2 and len(n["yardstick_ms"]) == 2 and n["spread_pct"] >= 0
+        assert n["ms"] == pytest.approx((n["rounds"][0] + n["rounds"][1]) / 2 * unit["ms"])
+    for b in data["blocks"].values():
+        assert b["ms"] == pytest.approx(b["ratio"] * unit["block_ms"]) and b["ms"] > 0
     assert {"fbnet_c", "mobilenetv3_large"} <= set(data["references"])
     assert data["features"] == list(FEATURES) and len(data["blocks"]) > 20
-    timed = set(data["blocks"])
-    assert timed and all(b["ms"] > 0 for b in data["blocks"].values())
-    assert all(c >= 0 for c in data["correction"])
-    assert set(data["error"]) == {"mape_pct", "worst_pct", "kendall_tau", "n"}
+    assert len(data["correction"]) == 4  # block sum, blocks, values handed on, constant
+    assert set(data["error"]) == {"mape_pct", "worst_pct", "kendall_tau", "n", "spread_pct"}
     assert summary["error"] == data["error"] and data["error"]["n"] == 10
+
+
+def test_profile_says_what_it_measured_against_and_how_well(profiled):
+    out, _ = profiled  # finished: running it again measures nothing and prints the summary
+    result = CliRunner().invoke(
+        main, ["profile", "--constraints", str(TINY), "--generator", str(SPACE), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    name = data["yardstick"]["spec"]["name"]
+    assert f"ratios to the yardstick network {name}" in result.output
+    assert f"predicted vs measured on {data['error']['n']} held-out networks" in result.output
+    assert f"predictor: {out}" in result.output
 
 
 def test_predictor_predicts_from_the_file(profiled):
@@ -66,6 +83,16 @@ def test_predictor_predicts_from_the_file(profiled):
         assert predictor.predict(ArchSpec.from_dict(n["spec"])) == pytest.approx(n["predicted_ms"])
     assert predictor.predict(space.seed.replace(num_classes=10)) > 0
     assert "held-out error" in predictor.describe()
+
+
+def test_a_profile_of_an_older_format_is_refused_with_what_to_do(profiled, tmp_path):
+    out, _ = profiled
+    old = tmp_path / "old.json"
+    old.write_text(out.read_text().replace("gensynth-profile/3", "gensynth-profile/2"))
+    with pytest.raises(ConfigError, match="old.json: a profile of format 'gensynth-profile/2'"):
+        load_predictor(old)
+    with pytest.raises(ConfigError, match="old.json: a profile of an older format"):
+        run_profile(load_constraints(TINY), load_space(SPACE), old, 20, 10)
 
 
 def test_an_interrupted_profile_resumes_without_measuring_again(tmp_path):
@@ -86,8 +113,8 @@ def test_an_interrupted_profile_resumes_without_measuring_again(tmp_path):
     heard = []
     data = run_profile(c, space, out, 20, 10, on_step=lambda d, t, w: heard.append(w), **kw)
     assert len(data["networks"]) == 30 and "error" in data
-    kept = {k: v["ms"] for k, v in first["blocks"].items()}
-    assert kept and all(data["blocks"][k]["ms"] == ms for k, ms in kept.items())  # not redone
+    kept = {k: v["ratio"] for k, v in first["blocks"].items()}
+    assert kept and all(data["blocks"][k]["ratio"] == ms for k, ms in kept.items())  # not redone
     for h, n in first["networks"].items():
         assert data["networks"][h]["rounds"][: len(n["rounds"])] == n["rounds"]
     other = dataclasses.replace(c, latency=dataclasses.replace(c.latency, threads=2))
@@ -127,6 +154,22 @@ def test_search_with_predicted_latency_and_refusals(profiled, tmp_path):
     other_space = dataclasses.replace(load_space(SPACE), stage_count=IntRange(1, 1))
     with pytest.raises(StudyError, match="profile this space on the device"):
         explore(dataclasses.replace(config(tmp_path / "c"), constraints=c, space=other_space))
+
+
+def test_on_the_profiled_host_the_chosen_network_is_also_timed(profiled, tmp_path):
+    from gensynth.explore import explore
+    from gensynth.report import write_report
+    from tests.test_explore import without_rules
+
+    out, _ = profiled
+    c = without_rules(load_constraints(_with_predictor(tmp_path, out)))  # all feasible
+    study = explore(dataclasses.replace(config(tmp_path, trials=2), constraints=c))
+    check = study.user_attrs["latency_check"]  # this host is the profiled one
+    assert check["trial"] in {t.number for t in study.trials}
+    assert check["measured_ms"] > 0 and check["here_ms"] > 0 and check["error_pct"] >= 0
+    html = write_report(study, tmp_path / "r").read_text()
+    assert f"predicted {check['predicted_ms']:.2f} ms" in html
+    assert "as a ratio to its yardstick network" in html
 
 
 def test_the_fast_forest_equals_scikit_learns_predict(profiled):
@@ -176,3 +219,14 @@ def test_a_relative_latency_budget_uses_the_profiles_reference(profiled, tmp_pat
     assert a.metrics["latency_ms"] == pytest.approx(predicted)
     assert a.metrics["latency_ratio"] == pytest.approx(predicted / reference)
     assert "latency" in a.violations
+
+
+def test_the_correction_recovers_a_known_network_law():
+    import random
+
+    from gensynth.predictor import fit_correction
+
+    rng = random.Random(0)
+    terms = [(rng.uniform(1, 9), rng.randint(4, 20), rng.uniform(0.1, 2)) for _ in range(40)]
+    ms = [0.9 * s - 0.05 * n - 0.4 * v + 0.2 for s, n, v in terms]
+    assert fit_correction(terms, ms) == pytest.approx((0.9, -0.05, -0.4, 0.2), abs=1e-9)
