@@ -169,11 +169,11 @@ def run_profile(
     interleaved with it; fit; state the held-out error. ``out`` is rewritten as it goes, so
     an interrupted profile resumes.
 
-    Why ratios: on a shared machine the host's speed drifts. Measured here (30 networks,
-    three rounds a minute apart): a network's median of 10 calls moved 16-39 % between
-    rounds (Kendall tau between rounds 0.5-0.7), its ratio to an interleaved yardstick
-    2-4 % (tau 0.92-0.94). A time in the file is its ratio times the yardstick's median ms
-    over the whole profile."""
+    Why ratios: on a shared machine the host's speed drifts, in episodes. Measured here
+    (`benchmarks/drift.py`: 30 networks, three rounds a minute apart): in a noisy hour a
+    network's median of 10 calls moved 16-39 % between rounds, its ratio to an interleaved
+    yardstick 2-4 %; in a quiet hour 1.5-6 % and 1.4-3 %. A time in the file is its ratio
+    times the yardstick's median ms over the profile (`to_ms`)."""
     here = provenance(c, space)
     data = _resume(out, here) or {
         "format": FORMAT,
