@@ -202,7 +202,7 @@ class Predictor:
     provenance: dict[str, Any]
     model: Any  # the block regressor
     correction: tuple[float, ...]  # of `fit_correction`
-    references: dict[str, dict[str, float]]  # name -> measured {"ms", "iqr_ms"}
+    references: dict[str, dict[str, Any]]  # name -> measured {"ms", "ratio", "rounds", ...}
     error: dict[str, float]
     forest: Forest | None = None  # fast evaluation of ``model``
     cache: dict[tuple[BlockPlan, Shape], float] = field(default_factory=dict)  # block -> ms
