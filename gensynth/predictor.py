@@ -11,9 +11,9 @@ resolution), which covers blocks never timed;
 a linear correction fitted on whole networks turns the sum into network latency.
 
 Times in a profile are ratios to one network of the profile, the yardstick, run
-interleaved with each measurement (`gensynth.profile`): the host's speed drifts by tens of
-per cent over minutes, the ratios by a few. They are stated in ms as the ratio times the
-yardstick's median over the profile.
+interleaved with each measurement (`gensynth.profile`): the host's speed drifts, at times
+by tens of per cent within minutes; the ratios by a few per cent. They are stated in ms
+as the ratio times the yardstick's median over the profile.
 
 The file keeps only data (block features and times, network times): the regressor is
 refitted from it on load (deterministic, ~1 s), so nothing executable is ever read.
@@ -170,9 +170,9 @@ def fit_correction(terms: list[tuple[float, ...]], ms: list[float]) -> tuple[flo
 
     The block sum overstates a network by what timing a block alone adds per call: a
     fixed overhead (c, negative) and handing back its output (d, negative; ONNX Runtime
-    copies it into a new array). Measured on the shipped space's ONNX Runtime profile
-    (60 held-out networks): a * sum + b 6.6 %, tau 0.83; with c 6.0 %, 0.85; with c and d
-    5.4 %, 0.86."""
+    copies it into a new array). Measured on an ONNX Runtime profile of the shipped space
+    (60 held-out networks; 3 rounds, before the gate features): a * sum + b 6.6 %, tau
+    0.83; with c 6.0 %, 0.85; with c and d 5.4 %, 0.86."""
     import numpy as np
 
     x, y = np.array([(*t, 1.0) for t in terms]), np.array(ms)

@@ -83,6 +83,10 @@ def test_predictor_predicts_from_the_file(profiled):
         assert predictor.predict(ArchSpec.from_dict(n["spec"])) == pytest.approx(n["predicted_ms"])
     assert predictor.predict(space.seed.replace(num_classes=10)) > 0
     assert "held-out error" in predictor.describe()
+    # the linear correction is not trusted beyond its data: never under a tenth of the sum
+    spec = space.seed.replace(num_classes=10)
+    predictor.correction = (0.0, 0.0, 0.0, -100.0)
+    assert predictor.predict(spec) == pytest.approx(0.1 * predictor.block_sum(spec))
 
 
 def test_a_profile_of_an_older_format_is_refused_with_what_to_do(profiled, tmp_path):
