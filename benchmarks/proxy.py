@@ -21,7 +21,8 @@ Each network is trained with
 It prints Kendall's tau (tau-b) between each proxy's ranking and the ground truth's, the
 overlap of their top 3, the proxy's per-network standard deviation over seeds, and the
 training cost of each recipe (image passes, wall seconds on this host). Results are kept
-in ``--out`` and reused, so an interrupted run resumes.
+in ``--out`` and reused, so an interrupted run resumes; ``--report-only`` reports what is
+stored without training.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ def main() -> None:
     parser.add_argument("--long-epochs", type=int, default=7)
     parser.add_argument("--long-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "proxy.json"))
+    parser.add_argument(
+        "--report-only", action="store_true", help="train nothing: report the stored results"
+    )
     args = parser.parse_args()
     if not Path(FASHION, "train-images-idx3-ubyte.gz").is_file():
         sys.exit(f"needs Fashion-MNIST in {FASHION}: apt-get install dataset-fashion-mnist")
@@ -127,7 +131,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = json.loads(out.read_text()) if out.is_file() else {}
-    for recipe, (proxy, seeds) in plan.items():
+    for recipe, (proxy, seeds) in plan.items() if not args.report_only else ():
         data = load_dataset(proxy, 3)
         passes = len(data.train_y) * proxy.epochs
         print(
