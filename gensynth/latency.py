@@ -158,7 +158,7 @@ def measure_paired(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        x = torch.randn(*shape)
+        x = torch.randn(*shape) if shape else None  # only modules need an input
         a, b = (
             m if not isinstance(m, nn.Module) else runner(m, x, backend, threads)
             for m in (model, reference)

@@ -29,7 +29,7 @@ from gensynth.blocks import make_block
 from gensynth.build import build_model, shipped_form
 from gensynth.constraints import Constraints
 from gensynth.errors import ConfigError
-from gensynth.latency import measure_paired, runner
+from gensynth.latency import Paired, measure_paired, runner
 from gensynth.plan import network_plan
 from gensynth.predictor import (
     FEATURES,
@@ -116,31 +116,25 @@ def time_spec(spec: ArchSpec, c: Constraints, data: dict[str, Any]) -> dict[str,
     this host's plain median of the same calls (``here_ms``)."""
     d, lat = c.deployment, c.latency
     shape = (d.batch, d.channels, d.resolution, d.resolution)
-    x = torch.randn(*shape)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(lat.threads)
-    try:
-        run, unit = (
-            runner(shipped_form(build_model(s), shape), x, lat.backend, lat.threads)
-            for s in (spec, ArchSpec.from_dict(data["yardstick"]["spec"]))
-        )
-        p = measure_paired(
-            run, unit, shape, lat.backend, lat.threads, lat.warmup, 0.0, None, lat.runs, lat.runs
-        )
-    finally:
-        torch.set_num_threads(previous)
+    unit = ArchSpec.from_dict(data["yardstick"]["spec"])
+    run, yardstick = (shipped_form(build_model(s), shape) for s in (spec, unit))
+    p = _paired(run, yardstick, c, lat.warmup, lat.runs, shape)
     return {"ms": p.ratio * data["yardstick"]["ms"], "here_ms": p.candidate_ms}
 
 
 def _paired(
-    run: Callable[[], object], yardstick: Callable[[], object], c: Constraints, warmup: int, n: int
-) -> tuple[float, float]:
-    """(ratio, yardstick ms): ``n`` calls of ``run`` interleaved with ``n`` of the yardstick
-    (A B, B A, ...), the median of the per-pair ratios and the yardstick's median ms."""
-    p = measure_paired(
-        run, yardstick, (1,), c.latency.backend, c.latency.threads, warmup, 0.0, None, n, n
-    )
-    return p.ratio, p.reference_ms
+    run: Callable[[], object] | torch.nn.Module,
+    yardstick: Callable[[], object] | torch.nn.Module,
+    c: Constraints,
+    warmup: int,
+    n: int,
+    shape: tuple[int, ...] = (),
+) -> Paired:
+    """``n`` calls of ``run`` interleaved with ``n`` of the yardstick (A B, B A, ...) with the
+    constraints' backend and threads: ratio = the median of the per-pair ratios. Modules
+    are run on a random input of ``shape``."""
+    lat = c.latency
+    return measure_paired(run, yardstick, shape, lat.backend, lat.threads, warmup, 0.0, None, n, n)
 
 
 def yardstick_of(specs: list[ArchSpec], resolution: int) -> ArchSpec:
@@ -224,14 +218,14 @@ def run_profile(
         size = (d.batch, at.c, at.h, at.w)
         module = shipped_form(make_block(block), size)
         run = runner(module, torch.randn(*size), lat.backend, lat.threads)
-        ratio, unit_ms = _paired(run, yardstick, c, 2, BLOCK_RUNS)
+        p = _paired(run, yardstick, c, 2, BLOCK_RUNS)
         label = f"{block.label or block.kind} at {at.c}x{at.h}x{at.w}"
         f = block_features(block, at)[0]
         data["blocks"][key] = {
             "label": label,
             "features": [f[n] for n in FEATURES],
-            "ratio": ratio,
-            "yardstick_ms": unit_ms,
+            "ratio": p.ratio,
+            "yardstick_ms": p.reference_ms,
         }
         done += 1
         if done % 25 == 0:
@@ -258,9 +252,9 @@ def run_profile(
                     else load_reference(what, c).model
                 )
                 runners[key] = runner(model, x, lat.backend, lat.threads)
-            ratio, unit_ms = _paired(runners[key], yardstick, c, lat.warmup, lat.runs)
-            entry["rounds"].append(ratio)
-            entry["yardstick_ms"].append(unit_ms)
+            p = _paired(runners[key], yardstick, c, lat.warmup, lat.runs)
+            entry["rounds"].append(p.ratio)
+            entry["yardstick_ms"].append(p.reference_ms)
             if kind == "network":
                 entry.update(role=roles[key], spec=what.to_dict())
             done += 1
