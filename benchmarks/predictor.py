@@ -64,6 +64,11 @@ def main() -> None:
         f"calibration (fit): n={f['n']}, mean abs error {f['mape_pct']:.1f} %, Kendall tau "
         f"{f['kendall_tau']:.3f}"
     )
+    form = data["correction_terms"]
+    print(
+        f"correction: ridge weight of the per-resolution scales {form['shrink']} (None: one "
+        f"scale), cross-validated on the calibration networks: {form['cv_mape_pct']:.1f} %"
+    )
     ms = sorted(n["ms"] for n in data["networks"].values())
     print(f"measured latencies: {ms[0]:.1f} to {ms[-1]:.1f} ms (median {ms[len(ms) // 2]:.1f})")
     refs = ", ".join(f"{k} {v['ms']:.1f}" for k, v in data["references"].items())

@@ -998,7 +998,7 @@ def init(folder: Path, start: str, force: bool, fmt: str) -> None:
 @click.option(
     "--calibration",
     type=click.IntRange(20, 5000),
-    default=120,
+    default=160,
     show_default=True,
     help="Networks measured to fit the predictor.",
 )
@@ -1089,6 +1089,21 @@ def profile(
         f"times measured as ratios to the yardstick network {data['yardstick']['spec']['name']} "
         f"({data['yardstick']['ms']:.2f} ms here); rounds of a network lie "
         f"{e['spread_pct']:.1f} % apart (median)"
+    )
+    form = data["correction_terms"]
+    click.echo(
+        "network correction: "
+        + (
+            "one scale for every block"
+            if form["shrink"] is None
+            else f"a scale per resolution, ridge weight {form['shrink']:g}"
+        )
+        + (
+            f" (chosen by 10-fold cross-validation on the calibration networks: "
+            f"{form['cv_mape_pct']:.1f} % mean absolute error)"
+            if form["cv_mape_pct"] is not None
+            else ""
+        )
     )
     click.echo(
         f"predicted vs measured on {e['n']} held-out networks: mean absolute error "

@@ -164,20 +164,76 @@ class Forest:
         return self.baseline + self.value[node].sum(axis=0)
 
 
-def fit_correction(terms: list[tuple[float, ...]], ms: list[float]) -> tuple[float, ...]:
-    """network ms = a * block sum + c * blocks + d * M values out of blocks + b (``terms``:
-    `Predictor.terms`), least squares in relative error.
+SHRINKS = (0.01, 0.1, 1.0, 10.0, math.inf)  # ridge weights tried for the per-resolution scales
+
+
+def fit_correction(
+    terms: list[tuple[float, ...]], ms: list[float], shrink: float = math.inf
+) -> tuple[float, ...]:
+    """network ms = a * block sum + c * blocks + d * M values out of blocks + b
+    + sum over resolutions r of e_r * (block sum of the blocks run at r), least squares in
+    relative error (``terms``: `Predictor.terms`; weights in the order a, c, d, b, e_r...).
 
     The block sum overstates a network by what timing a block alone adds per call: a
     fixed overhead (c, negative) and handing back its output (d, negative; ONNX Runtime
     copies it into a new array). Measured on an ONNX Runtime profile of the shipped space
     (60 held-out networks; 3 rounds, before the gate features): a * sum + b 6.6 %, tau
-    0.83; with c 6.0 %, 0.85; with c and d 5.4 %, 0.86."""
+    0.83; with c 6.0 %, 0.85; with c and d 5.4 %, 0.86.
+
+    The e_r let a block's share differ by the resolution it runs at (a block alone finds
+    its input in cache; in a network, that depends on how large the activations are). They
+    are ridge-shrunk towards 0 (the common scale a) with weight ``shrink`` (inf: all 0);
+    `choose_correction` picks it by cross-validation."""
     import numpy as np
 
-    x, y = np.array([(*t, 1.0) for t in terms]), np.array(ms)
-    w, *_ = np.linalg.lstsq(x / y[:, None], np.ones(len(y)), rcond=None)
+    t = np.array(terms, dtype=float)
+    x = np.column_stack([t[:, :3], np.ones(len(t)), t[:, 3:]])
+    y = np.array(ms, dtype=float)
+    if math.isinf(shrink) or t.shape[1] == 3:
+        w, *_ = np.linalg.lstsq(x[:, :4] / y[:, None], np.ones(len(y)), rcond=None)
+        return (*(float(v) for v in w), *(0.0,) * (t.shape[1] - 3))
+    k = t.shape[1] - 3
+    penalty = np.zeros((k, x.shape[1]))
+    penalty[:, 4:] = np.eye(k) * math.sqrt(shrink)
+    a = np.vstack([x / y[:, None], penalty])
+    w, *_ = np.linalg.lstsq(a, np.concatenate([np.ones(len(y)), np.zeros(k)]), rcond=None)
     return tuple(float(v) for v in w)
+
+
+def correct(w: tuple[float, ...], terms: tuple[float, ...]) -> float:
+    """The correction ``w`` (of `fit_correction`) applied to a network's ``terms``."""
+    return (
+        w[0] * terms[0]
+        + w[1] * terms[1]
+        + w[2] * terms[2]
+        + w[3]
+        + sum(e * v for e, v in zip(w[4:], terms[3:], strict=True))
+    )
+
+
+def choose_correction(
+    terms: list[tuple[float, ...]], ms: list[float], folds: int = 10
+) -> tuple[tuple[float, ...], float, float]:
+    """The correction fitted on all networks with the ridge weight (of `SHRINKS`) whose
+    ``folds``-fold cross-validated mean absolute % error is least (ties: the stronger
+    shrink); returns (weights, shrink, that error). Folds are fixed (every ``folds``-th
+    network of a seeded shuffle), so the choice is deterministic."""
+    import random
+
+    if len(ms) < 2 * folds:  # too few networks to cross-validate: the common scale only
+        return fit_correction(terms, ms), math.inf, float("nan")
+    order = random.Random(0).sample(range(len(ms)), len(ms))
+    best = (math.inf, math.inf)  # (error, shrink)
+    for shrink in SHRINKS:
+        pct = []
+        for f in range(folds):
+            test = set(order[f::folds])
+            train = [i for i in range(len(ms)) if i not in test]
+            w = fit_correction([terms[i] for i in train], [ms[i] for i in train], shrink)
+            pct += [abs(correct(w, terms[i]) - ms[i]) / ms[i] * 100 for i in test]
+        if sum(pct) / len(pct) <= best[0] + 1e-9:
+            best = (sum(pct) / len(pct), shrink)
+    return fit_correction(terms, ms, best[1]), best[1], best[0]
 
 
 def errors(predicted: list[float], measured: list[float]) -> dict[str, float]:
@@ -205,6 +261,9 @@ class Predictor:
     references: dict[str, dict[str, Any]]  # name -> measured {"ms", "ratio", "rounds", ...}
     error: dict[str, float]
     forest: Forest | None = None  # fast evaluation of ``model``
+    resolutions: tuple[int, ...] = ()  # with their own correction term (`fit_correction`)
+    shrink: float = math.inf  # the correction's ridge weight (`choose_correction`)
+    cv_mape: float = float("nan")  # its cross-validated error on the calibration networks
     cache: dict[tuple[BlockPlan, Shape], float] = field(default_factory=dict)  # block -> ms
     shapes: dict[tuple[BlockPlan, Shape], Shape] = field(default_factory=dict)  # -> output
 
@@ -212,9 +271,10 @@ class Predictor:
     def resolution(self) -> int:
         return int(self.provenance["input"][-1])
 
-    def terms(self, spec: ArchSpec | NetPlan) -> tuple[float, float, float]:
+    def terms(self, spec: ArchSpec | NetPlan) -> tuple[float, ...]:
         """Sum of the predicted latencies of the network's blocks timed alone (ms), number
-        of blocks, M values the blocks hand on: what `fit_correction` maps to the network."""
+        of blocks, M values the blocks hand on, then the sum of the blocks run at each of
+        ``resolutions``: what `fit_correction` maps to the network."""
         import numpy as np
 
         plan = spec if isinstance(spec, NetPlan) else network_plan(spec)
@@ -235,7 +295,11 @@ class Predictor:
             for key, y in zip(new, np.exp(logs), strict=True):
                 self.cache[key] = float(y)
         out = sum(self.shapes[k].numel for k in keys) / 1e6
-        return sum(self.cache[k] for k in keys), float(len(keys)), out
+        at = dict.fromkeys(self.resolutions, 0.0)
+        for key in keys:
+            if key[1].h in at:
+                at[key[1].h] += self.cache[key]
+        return sum(self.cache[k] for k in keys), float(len(keys)), out, *at.values()
 
     def block_sum(self, spec: ArchSpec | NetPlan) -> float:
         """Sum of the predicted latencies of the network's blocks (ms, uncorrected)."""
@@ -245,8 +309,7 @@ class Predictor:
         """The network's latency (ms): the corrected block sum, never under a tenth of the
         sum (the linear correction is fitted on the profile's networks, not beyond)."""
         t = self.terms(spec)
-        w = self.correction
-        return max(sum(c * v for c, v in zip(w, (*t, 1.0), strict=True)), 0.1 * t[0])
+        return max(correct(self.correction, t), 0.1 * t[0])
 
     def reference_ms(self, name: str) -> float:
         if name not in self.references:
@@ -280,8 +343,12 @@ def predictor_from(data: dict[str, Any], path: str = "") -> Predictor:
     p = Predictor(path, data["provenance"], model, (), data.get("references", {}), {})
     p.forest = Forest.of(model)
     cal = [n for n in data["networks"].values() if n["role"] == "calibration"]
-    terms = [p.terms(ArchSpec.from_dict(n["spec"])) for n in cal]
-    p.correction = fit_correction(terms, [n["ms"] for n in cal])
+    plans = [network_plan(ArchSpec.from_dict(n["spec"])) for n in cal]
+    p.resolutions = tuple(
+        sorted({at.h for plan in plans for _, at in network_blocks(plan, p.resolution)})
+    )
+    terms = [p.terms(plan) for plan in plans]
+    p.correction, p.shrink, p.cv_mape = choose_correction(terms, [n["ms"] for n in cal])
     p.error = data.get("error", {})
     return p
 

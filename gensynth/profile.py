@@ -12,6 +12,7 @@ interrupted profile resumes where it stopped.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import random
@@ -150,7 +151,7 @@ def run_profile(
     c: Constraints,
     space: DesignSpace,
     out: Path,
-    calibration: int = 120,
+    calibration: int = 160,
     held_out: int = 60,
     seed: int = 0,
     references: tuple[str, ...] = tuple(BUILTIN),
@@ -260,8 +261,10 @@ def run_profile(
             done += 1
             _write(out, data)
     # 3. times in ms; fit on the blocks and the calibration networks; held-out error
+    # a finished profile run again measures nothing: it is refitted with this gensynth
     evaluate(data, out)
-    data["provenance"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    stamp = "refitted" if "finished" in data["provenance"] else "finished"
+    data["provenance"][stamp] = time.strftime("%Y-%m-%d %H:%M:%S")
     _write(out, data)
     return data
 
@@ -298,6 +301,12 @@ def evaluate(data: dict[str, Any], out: Path) -> None:
     spreads = [n["spread_pct"] for n in data["networks"].values()]
     data["error"]["spread_pct"] = statistics.median(spreads) if spreads else 0.0
     data["correction"] = list(predictor.correction)
+    data["correction_terms"] = {  # what the weights multiply, and how they were chosen
+        "weights": ["block_sum", "blocks", "mvalues_out", "constant"]
+        + [f"block_sum_at_{r}" for r in predictor.resolutions],
+        "shrink": None if math.isinf(predictor.shrink) else predictor.shrink,
+        "cv_mape_pct": None if math.isnan(predictor.cv_mape) else predictor.cv_mape,
+    }
 
 
 def _resume(out: Path, here: dict[str, Any]) -> dict[str, Any] | None:

@@ -56,7 +56,9 @@ def test_profile_file_has_provenance_measurements_model_and_error(profiled):
         assert b["ms"] == pytest.approx(b["ratio"] * unit["block_ms"]) and b["ms"] > 0
     assert {"fbnet_c", "mobilenetv3_large"} <= set(data["references"])
     assert data["features"] == list(FEATURES) and len(data["blocks"]) > 20
-    assert len(data["correction"]) == 4  # block sum, blocks, values handed on, constant
+    # block sum, blocks, values handed on, constant, then the block sum per resolution
+    names = data["correction_terms"]["weights"]
+    assert len(data["correction"]) == len(names) > 4 and "block_sum_at_32" in names[4:]
     assert set(data["error"]) == {"mape_pct", "worst_pct", "kendall_tau", "n", "spread_pct"}
     assert summary["error"] == data["error"] and data["error"]["n"] == 10
 
@@ -68,6 +70,7 @@ def test_profile_says_what_it_measured_against_and_how_well(profiled):
     )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
+    assert data["provenance"]["refitted"] >= data["provenance"]["finished"]  # both kept
     name = data["yardstick"]["spec"]["name"]
     assert f"ratios to the yardstick network {name}" in result.output
     assert f"predicted vs measured on {data['error']['n']} held-out networks" in result.output
@@ -85,7 +88,7 @@ def test_predictor_predicts_from_the_file(profiled):
     assert "held-out error" in predictor.describe()
     # the linear correction is not trusted beyond its data: never under a tenth of the sum
     spec = space.seed.replace(num_classes=10)
-    predictor.correction = (0.0, 0.0, 0.0, -100.0)
+    predictor.correction = (0.0, 0.0, 0.0, -100.0, *[0.0] * len(predictor.resolutions))
     assert predictor.predict(spec) == pytest.approx(0.1 * predictor.block_sum(spec))
 
 
@@ -234,3 +237,26 @@ def test_the_correction_recovers_a_known_network_law():
     terms = [(rng.uniform(1, 9), rng.randint(4, 20), rng.uniform(0.1, 2)) for _ in range(40)]
     ms = [0.9 * s - 0.05 * n - 0.4 * v + 0.2 for s, n, v in terms]
     assert fit_correction(terms, ms) == pytest.approx((0.9, -0.05, -0.4, 0.2), abs=1e-9)
+
+
+def test_the_correction_finds_a_resolution_that_runs_slower_in_a_network():
+    """Blocks at one resolution take 30 % longer in a network than alone: unshrunk, the
+    per-resolution term finds it; cross-validation prefers it to the common scale alone;
+    shrunk hard, it goes back towards the common scale."""
+    import random
+
+    from gensynth.predictor import choose_correction, correct, fit_correction
+
+    rng = random.Random(0)
+    terms = []
+    for _ in range(60):
+        at56, at7 = rng.uniform(1, 5), rng.uniform(1, 5)
+        terms.append((at56 + at7, rng.randint(4, 20), rng.uniform(0.1, 2), at56, at7))
+    ms = [s - 0.05 * n + 0.3 * a + 0.2 for s, n, _, a, _ in terms]
+    w = fit_correction(terms, ms, 1e-12)  # (the common scale and the e_r share one degree)
+    assert [correct(w, t) for t in terms] == pytest.approx(ms, rel=1e-9)
+    assert w[4] - w[5] == pytest.approx(0.3) and w[1] == pytest.approx(-0.05)
+    w, shrink, cv = choose_correction(terms, ms)
+    assert shrink < 1 and cv < 0.1 and correct(w, terms[0]) == pytest.approx(ms[0], rel=1e-3)
+    common = fit_correction(terms, ms)  # the common scale only: the e_r are 0
+    assert common[4:] == (0.0, 0.0) and abs(fit_correction(terms, ms, 1e6)[4]) < 0.01
