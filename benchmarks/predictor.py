@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from gensynth.constraints import load_constraints
-from gensynth.predictor import load_predictor
+from gensynth.predictor import describe_correction, load_predictor
 from gensynth.profile import run_profile
 from gensynth.space import load_space
 from gensynth.survey import RandomSuggester
@@ -64,11 +64,7 @@ def main() -> None:
         f"calibration (fit): n={f['n']}, mean abs error {f['mape_pct']:.1f} %, Kendall tau "
         f"{f['kendall_tau']:.3f}"
     )
-    form = data["correction_terms"]
-    print(
-        f"correction: ridge weight of the per-resolution scales {form['shrink']} (None: one "
-        f"scale), cross-validated on the calibration networks: {form['cv_mape_pct']:.1f} %"
-    )
+    print(f"network correction: {describe_correction(data['correction_terms'])}")
     ms = sorted(n["ms"] for n in data["networks"].values())
     print(f"measured latencies: {ms[0]:.1f} to {ms[-1]:.1f} ms (median {ms[len(ms) // 2]:.1f})")
     refs = ", ".join(f"{k} {v['ms']:.1f}" for k, v in data["references"].items())

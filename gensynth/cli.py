@@ -1055,6 +1055,7 @@ def profile(
     from tqdm import tqdm
 
     from gensynth.constraints import load_constraints
+    from gensynth.predictor import describe_correction
     from gensynth.profile import run_profile
     from gensynth.space import load_space
 
@@ -1090,21 +1091,7 @@ def profile(
         f"({data['yardstick']['ms']:.2f} ms here); rounds of a network lie "
         f"{e['spread_pct']:.1f} % apart (median)"
     )
-    form = data["correction_terms"]
-    click.echo(
-        "network correction: "
-        + (
-            "one scale for every block"
-            if form["shrink"] is None
-            else f"a scale per resolution, ridge weight {form['shrink']:g}"
-        )
-        + (
-            f" (chosen by 10-fold cross-validation on the calibration networks: "
-            f"{form['cv_mape_pct']:.1f} % mean absolute error)"
-            if form["cv_mape_pct"] is not None
-            else ""
-        )
-    )
+    click.echo(f"network correction: {describe_correction(data['correction_terms'])}")
     click.echo(
         f"predicted vs measured on {e['n']} held-out networks: mean absolute error "
         f"{e['mape_pct']:.1f} %, worst {e['worst_pct']:.1f} %, Kendall tau {e['kendall_tau']:.3f}"

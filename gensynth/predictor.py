@@ -323,6 +323,21 @@ class Predictor:
         return describe(self.path, {"provenance": self.provenance, "error": self.error})
 
 
+def describe_correction(terms: dict[str, Any]) -> str:
+    """A profile's ``correction_terms`` in words."""
+    form = (
+        "one scale for every block"
+        if terms["shrink"] is None
+        else f"a scale per resolution, ridge weight {terms['shrink']:g}"
+    )
+    if terms["cv_mape_pct"] is None:
+        return form
+    return (
+        f"{form} (chosen by 10-fold cross-validation on the calibration networks: "
+        f"{terms['cv_mape_pct']:.1f} % mean absolute error)"
+    )
+
+
 def describe(path: str, data: dict[str, Any]) -> str:
     """A profile in one line: device, backend, date, held-out error."""
     p, e = data["provenance"], data.get("error", {})

@@ -186,6 +186,8 @@ def run_profile(
         "blocks": {},
         "references": {},
     }
+    if "finished" in data["provenance"]:  # measured already: refitted with this gensynth
+        return _finish(data, out, "refitted")
     plan = data["plan"]
     n_cal, n_held, n_blocks = plan["calibration"], plan["held_out"], plan["block_networks"]
     specs = sample_specs(c, space, n_cal + n_held + n_blocks, plan["seed"])
@@ -260,10 +262,13 @@ def run_profile(
                 entry.update(role=roles[key], spec=what.to_dict())
             done += 1
             _write(out, data)
-    # 3. times in ms; fit on the blocks and the calibration networks; held-out error
-    # a finished profile run again measures nothing: it is refitted with this gensynth
+    return _finish(data, out, "finished")
+
+
+def _finish(data: dict[str, Any], out: Path, stamp: str) -> dict[str, Any]:
+    """Times in ms; fit on the blocks and the calibration networks; the held-out error;
+    the time of it as provenance ``stamp`` (finished | refitted); written."""
     evaluate(data, out)
-    stamp = "refitted" if "finished" in data["provenance"] else "finished"
     data["provenance"][stamp] = time.strftime("%Y-%m-%d %H:%M:%S")
     _write(out, data)
     return data
