@@ -1,6 +1,7 @@
 """Proxy fidelity: does the shipped proxy rank architectures the way longer training does?
 
-    python benchmarks/proxy.py [--samples 8] [--out benchmarks/results/proxy.json]
+    python benchmarks/proxy.py [--samples 8] [--recipes NAME ...] [--report-only]
+    python benchmarks/proxy.py --panel-seed 1 --space-only --recipes long shipped ...
 
 Panel: the seed prototypes (attendnext_seed.yaml and the space's seed), the five built-in
 reference networks, and ``--samples`` random specs of the shipped design space that pass
@@ -19,10 +20,17 @@ Each network is trained with
 - cheaper and dearer proxy variants (the curve of rank agreement vs proxy cost): digits
   for 3 and 12 epochs; the recipe on Fashion-MNIST with 4,000 validation images (the
   ground truth's, for seed 0) and 2,000-16,000 training images for 1-4 epochs, the best of
-  them at <= 1/10 of the ground truth's cost (``FASHION_PROXY``) with seeds 0, 1, 2.
+  them at <= 1/10 of the ground truth's cost (``FASHION_PROXY``) with seeds 0, 1, 2; at
+  8,000 image passes, batches of 32 (seeds 0, 1, 2) and 16, lr 0.01 after a warm-up, and
+  24 or 40 px images (the ground truth stays at 32 px).
+
+``--panel-seed N`` draws other samples (a held-out panel, kept in proxy-panelN.json);
+``--space-only`` leaves out the seed prototypes and references, which do not change with
+the draw; ``--recipes`` trains only the recipes named.
 
 It prints Kendall's tau (tau-b) between each proxy's ranking and the ground truth's, the
-overlap of their top 3, the proxy's per-network standard deviation over seeds, and the
+overlap of their top 3, the same tau over gensynth's own networks alone (what a search
+ranks), the proxy's per-network standard deviation over seeds, and the
 training cost of each recipe (image passes, wall seconds on this host). Results are kept
 in ``--out`` and reused, so an interrupted run resumes; ``--report-only`` reports what is
 stored without training.
@@ -58,8 +66,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FASHION = "/usr/share/datasets/fashion-mnist"
 
 
-def panel(samples: int, seed: int) -> dict[str, ArchSpec | str]:
-    """name -> spec (or a built-in reference's name)."""
+def panel(samples: int, seed: int, fixed: bool = True) -> dict[str, ArchSpec | str]:
+    """name -> spec (or a built-in reference's name); ``fixed``: with the two seed
+    prototypes and the five references (the same whatever ``seed`` draws)."""
     c = load_constraints(ROOT / "constraints" / "edge.yaml")
     space = load_space(ROOT / "generators" / "attendnext.yaml")
     refs = reference_facts(c)
@@ -79,11 +88,11 @@ def panel(samples: int, seed: int) -> dict[str, ArchSpec | str]:
         target = logs[0] + k * (logs[-1] - logs[0]) / (samples - 1)
         free = [i for i in range(len(ordered)) if ordered[i] not in picks]
         picks.append(ordered[min(free, key=lambda i: abs(logs[i] - target))])
-    out: dict[str, ArchSpec | str] = {
-        "attendnext_seed": load_spec(ROOT / "generators" / "attendnext_seed.yaml"),
-        "attendnext_edge_seed": space.seed,
-    }
-    out.update({name: name for name in BUILTIN})
+    out: dict[str, ArchSpec | str] = {}
+    if fixed:
+        out["attendnext_seed"] = load_spec(ROOT / "generators" / "attendnext_seed.yaml")
+        out["attendnext_edge_seed"] = space.seed
+        out.update({name: name for name in BUILTIN})
     out.update({s.name: s for s in picks})
     return out
 
@@ -106,10 +115,10 @@ def recipes(
     # batch 64, 32 px, shift augmentation (Proxy's defaults), more images, more epochs
     long = Proxy(dataset="idx", path=FASHION, max_images=long_images, epochs=long_epochs)
 
-    def fashion(images: int, epochs: int) -> Proxy:
+    def fashion(images: int, epochs: int, **changes) -> Proxy:
         # the shipped recipe on Fashion-MNIST: ``images`` training images and 4,000
         # validation images of its test split (with seed 0 the ground truth's own 4,000:
-        # the same seeded order), ``epochs`` epochs
+        # the same seeded order), ``epochs`` epochs, and any other ``changes``
         return dataclasses.replace(
             shipped,
             dataset="idx",
@@ -117,6 +126,7 @@ def recipes(
             max_images=images + 4000,
             val_fraction=4000 / (images + 4000),
             epochs=epochs,
+            **changes,
         )
 
     out = {
@@ -136,7 +146,27 @@ def recipes(
     for images, epochs in ((4000, 1), (2000, 4), (4000, 2), (8000, 1), (16000, 1)):
         name = f"fashion {images // 1000}k+4k val {epochs} ep"
         out[name] = (fashion(images, epochs), (0, 1, 2) if name == FASHION_PROXY else (0,))
+    # the same 8,000 passes with the other knobs: more optimiser steps (smaller batches: the
+    # large networks that a 1-epoch proxy under-rates are the slow starters), a larger
+    # learning rate after a warm-up, a smaller or larger resolution
+    for label, changes in (
+        ("batch 32", {"batch_size": 32}),
+        ("batch 16", {"batch_size": 16}),
+        ("lr 0.01 warm-up 0.2", {"lr": 0.01, "warmup_epochs": 0.2}),
+        ("24 px", {"resolution": 24}),
+        ("40 px", {"resolution": 40}),
+        ("48 px", {"resolution": 48}),
+    ):
+        name = f"fashion 8k+4k val 1 ep {label}"
+        three = label in ("batch 32", "40 px")
+        out[name] = (fashion(8000, 1, **changes), (0, 1, 2) if three else (0,))
+    # the shipped recipe at 40 px: the deep references (stride 32) keep 2x2 at their end
+    out["digits 40 px"] = (dataclasses.replace(shipped, resolution=40), (0, 1, 2))
     return out
+
+
+# recipes whose seeds 1 and 2 are run on the references too (a whole-panel mean of 3)
+ALL_SEEDS = ("long", "fashion 8k+4k val 1 ep 40 px")
 
 
 def main() -> None:
@@ -144,8 +174,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--long-images", type=int, default=16_000)
     parser.add_argument("--long-epochs", type=int, default=7)
-    parser.add_argument("--long-seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "proxy.json"))
+    parser.add_argument("--long-seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument(
+        "--panel-seed",
+        type=int,
+        default=0,
+        help="draws the samples; another seed gives a held-out panel (kept in proxy-panelN.json)",
+    )
+    parser.add_argument(
+        "--space-only",
+        action="store_true",
+        help="the samples only (no seed prototypes or references)",
+    )
+    parser.add_argument(
+        "--recipes", nargs="+", metavar="NAME", help="train these recipes only (default: all)"
+    )
+    parser.add_argument("--out", help="results file (default: benchmarks/results/proxy.json)")
     parser.add_argument(
         "--report-only", action="store_true", help="train nothing: report the stored results"
     )
@@ -153,12 +197,18 @@ def main() -> None:
     if not Path(FASHION, "train-images-idx3-ubyte.gz").is_file():
         sys.exit(f"needs Fashion-MNIST in {FASHION}: apt-get install dataset-fashion-mnist")
     shipped = load_constraints(ROOT / "constraints" / "edge.yaml").proxy
-    nets = panel(args.samples, seed=0)
+    nets = panel(args.samples, seed=args.panel_seed, fixed=not args.space_only)
     plan = recipes(shipped, args.long_images, args.long_epochs, tuple(args.long_seeds))
-    out = Path(args.out)
+    unknown = set(args.recipes or ()) - set(plan)
+    if unknown:
+        sys.exit(f"--recipes: unknown {sorted(unknown)}; known: {', '.join(plan)}")
+    stem = "proxy" if args.panel_seed == 0 else f"proxy-panel{args.panel_seed}"
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"{stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     done = json.loads(out.read_text()) if out.is_file() else {}
-    for recipe, (proxy, seeds) in plan.items() if not args.report_only else ():
+    chosen = [] if args.report_only else [r for r in plan if r in (args.recipes or plan)]
+    for recipe in chosen:
+        proxy, seeds = plan[recipe]
         data = load_dataset(proxy, 3)
         passes = len(data.train_y) * proxy.epochs
         print(
@@ -169,7 +219,7 @@ def main() -> None:
         for name, entry in sorted(nets.items(), key=lambda kv: isinstance(kv[1], str)):
             # gensynth's networks first: the slow references last
             # seed-to-seed noise on gensynth's networks (the references: seed 0, for time)
-            mine = seeds if recipe == "long" or not isinstance(entry, str) else seeds[:1]
+            mine = seeds if recipe in ALL_SEEDS or not isinstance(entry, str) else seeds[:1]
             for seed in mine:
                 key = f"{recipe}|{name}|{seed}"
                 if key in done:
@@ -190,6 +240,7 @@ def main() -> None:
                     flush=True,
                 )
     report(done, nets, plan)
+    pooled(sorted(out.parent.glob("proxy*.json")), plan)
 
 
 def report(done: dict, nets: dict, plan: dict) -> None:
@@ -200,21 +251,29 @@ def report(done: dict, nets: dict, plan: dict) -> None:
         seeds = plan[recipe][1]
         return [acc(recipe, n, s) for s in seeds if f"{recipe}|{n}|{s}" in done]
 
-    names = list(nets)
+    def tau(scores: dict[str, float], among: list[str]) -> float:
+        return kendalltau([scores[n] for n in among], [truth[n] for n in among]).statistic
+
+    names = [n for n in nets if f"long|{n}|0" in done]
+    if len(names) < 3:
+        sys.exit("no ground truth stored yet: run without --report-only first")
+    # gensynth's own networks (the seed prototypes and the space's samples): what a search
+    # ranks; the references only set the floor and budgets
+    mine = [n for n in names if not isinstance(nets[n], str)]
     long_seeds = plan["long"][1]
     # the ground truth: the mean over its seeds where every network has them all, else seed 0
     full = all(len(runs("long", n)) == len(long_seeds) for n in names)
-    truth = [statistics.mean(runs("long", n)) if full else acc("long", n) for n in names]
-    top = {n for _, n in sorted(zip(truth, names, strict=True), reverse=True)[:3]}
+    truth = {n: statistics.mean(runs("long", n)) if full else acc("long", n) for n in names}
+    top = {n for _, n in sorted(((truth[n], n) for n in names), reverse=True)[:3]}
     print(
         f"\n{'network':24s} {'M MACs':>7s} {'shipped, seed 0':>15s} {'sd (3 seeds)':>12s}"
         f" {'long (mean of ' + str(len(long_seeds) if full else 1) + ')':>18s}"
     )
-    for n, t in zip(names, truth, strict=True):
-        got = runs("shipped", n)
+    for n in names:
+        got = runs("shipped", n) or [math.nan]
         sd = f"{statistics.stdev(got):.2f}" if len(got) > 1 else "-"
         macs = cost(model_plan(nets[n])).macs / 1e6
-        print(f"{n:24s} {macs:7.1f} {got[0]:13.1f} % {sd:>12s} {t:16.1f} %")
+        print(f"{n:24s} {macs:7.1f} {got[0]:13.1f} % {sd:>12s} {truth[n]:16.1f} %")
     print()
     for recipe, (_, seeds) in plan.items():
         sds = [statistics.stdev(runs(recipe, n)) for n in names if len(runs(recipe, n)) > 1]
@@ -225,41 +284,80 @@ def report(done: dict, nets: dict, plan: dict) -> None:
             )
     both = [n for n in names if len(runs("long", n)) > 1]
     if len(both) > 2:  # the ceiling: how well the ground truth agrees with itself
-        a, b = ([acc("long", n, s) for n in both] for s in long_seeds[:2])
+        a, b = ({n: acc("long", n, s) for n in both} for s in long_seeds[:2])
         sd = statistics.median(statistics.stdev(runs("long", n)) for n in both)
+        agree = kendalltau([a[n] for n in both], [b[n] for n in both]).statistic
         print(
             f"ground truth seed {long_seeds[0]} vs seed {long_seeds[1]} on {len(both)} networks: "
-            f"Kendall tau {kendalltau(a, b).statistic:.2f}; seed-to-seed sd median {sd:.2f} "
-            f"points"
+            f"Kendall tau {agree:.2f}; seed-to-seed sd median {sd:.2f} points"
         )
-        for recipe in ("shipped", FASHION_PROXY):  # (a different validation set for seed 1)
-            if all(f"{recipe}|{n}|0" in done for n in both):
-                mine = [acc(recipe, n) for n in both]
-                print(
-                    f"  {recipe} (seed 0) on them: tau {kendalltau(mine, a).statistic:.2f} vs "
-                    f"seed {long_seeds[0]}, {kendalltau(mine, b).statistic:.2f} vs seed "
-                    f"{long_seeds[1]}"
-                )
-    print(f"\n{'proxy recipe':28s} {'image passes':>12s} {'seconds':>8s} {'tau':>6s} top-3")
+        ours = [n for n in both if n in mine]
+        if 2 < len(ours) < len(both):
+            agree = kendalltau([a[n] for n in ours], [b[n] for n in ours]).statistic
+            print(f"  on gensynth's {len(ours)} networks alone: Kendall tau {agree:.2f}")
+    print(
+        f"\n{'proxy recipe':44s} {'image passes':>12s} {'seconds':>8s} {'tau':>6s} "
+        f"{'tau, gensynth':>13s} top-3"
+    )
     for recipe in plan:
-        if recipe == "long":
+        if recipe == "long" or not all(f"{recipe}|{n}|0" in done for n in names):
             continue
-        rows = [(f"{recipe} (seed 0)", [acc(recipe, n) for n in names])]
-        if len(plan[recipe][1]) > 1 and all(len(runs(recipe, n)) > 1 for n in names):
-            k = len(plan[recipe][1])
-            rows.append(
-                (f"{recipe} (mean of {k})", [statistics.mean(runs(recipe, n)) for n in names])
-            )
+        rows = [(f"{recipe} (seed 0)", {n: acc(recipe, n) for n in names})]
+        k = len(plan[recipe][1])
+        if k > 1 and all(len(runs(recipe, n)) == k for n in mine):
+            # (the references are trained with seed 0 only, for time)
+            mean = {n: statistics.mean(runs(recipe, n)) for n in names}
+            rows.append((f"{recipe} (mean of {k})", mean))
         for label, scores in rows:
-            tau = kendalltau(scores, truth).statistic
-            ranked = sorted(zip(scores, names, strict=True), reverse=True)
-            best = {n for _, n in ranked[:3]}
+            best = {n for _, n in sorted(((scores[n], n) for n in names), reverse=True)[:3]}
             seconds = sum(done[f"{recipe}|{n}|0"]["seconds"] for n in names)
             passes = done[f"{recipe}|{names[0]}|0"]["passes"]
-            print(f"{label:28s} {passes:12d} {seconds:8.0f} {tau:6.2f} {len(best & top)}/3")
+            print(
+                f"{label:44s} {passes:12d} {seconds:8.0f} {tau(scores, names):6.2f} "
+                f"{tau(scores, mine) if len(mine) > 2 else math.nan:13.2f} {len(best & top)}/3"
+            )
     seconds = sum(done[f"long|{n}|0"]["seconds"] for n in names)
     passes = done[f"long|{names[0]}|0"]["passes"]
-    print(f"{'ground truth (long), seed 0':28s} {passes:12d} {seconds:8.0f}")
+    print(f"{'ground truth (long), seed 0':44s} {passes:12d} {seconds:8.0f}")
+    if len(mine) < len(names):
+        print(f"(tau, gensynth: over the {len(mine)} seed prototypes and samples alone)")
+
+
+def pooled(files: list[Path], plan: dict) -> None:
+    """Tau over gensynth's networks of every stored panel together (more networks: a
+    steadier tau than one panel's)."""
+    if len(files) < 2:
+        return
+    acc: dict[tuple[str, str, str], dict[int, float]] = {}
+    for f in files:
+        for key, value in json.loads(f.read_text()).items():
+            recipe, name, seed = key.split("|")
+            if name not in BUILTIN:
+                acc.setdefault((recipe, f.name, name), {})[int(seed)] = value["accuracy"]
+    long_seeds = plan["long"][1]
+    nets = sorted((f, n) for r, f, n in acc if r == "long" and set(long_seeds) <= set(acc[r, f, n]))
+    truth = [statistics.mean(acc["long", f, n][s] for s in long_seeds) for f, n in nets]
+    print(
+        f"\npooled over {len(files)} panels ({', '.join(f.name for f in files)}): "
+        f"gensynth's {len(nets)} networks"
+    )
+    a, b = ([acc["long", f, n][s] for f, n in nets] for s in long_seeds[:2])
+    agree = kendalltau(a, b).statistic
+    print(f"  ground truth seed {long_seeds[0]} vs {long_seeds[1]}: tau {agree:.2f}")
+    for recipe, (_, seeds) in plan.items():
+        runs = [acc.get((recipe, f, n), {}) for f, n in nets]
+        if recipe == "long" or not all(0 in r for r in runs):
+            continue
+        line = f"  {recipe}: tau {kendalltau([r[0] for r in runs], truth).statistic:.2f} (seed 0)"
+        if len(seeds) > 1 and all(set(seeds) <= set(r) for r in runs):
+            singles = [kendalltau([r[s] for r in runs], truth).statistic for s in seeds[1:]]
+            means = [statistics.mean(r[s] for s in seeds) for r in runs]
+            others = ", ".join(map(str, seeds[1:]))
+            line += (
+                f", {', '.join(f'{t:.2f}' for t in singles)} (seeds {others}),"
+                f" {kendalltau(means, truth).statistic:.2f} (mean of {len(seeds)})"
+            )
+        print(line)
 
 
 def model_plan(entry: ArchSpec | str):
