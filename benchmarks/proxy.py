@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import random
@@ -294,6 +295,11 @@ def report(done: dict, nets: dict, plan: dict) -> None:
             f"ground truth seed {long_seeds[0]} vs seed {long_seeds[1]} on {len(both)} networks: "
             f"Kendall tau {agree:.2f}; seed-to-seed sd median {sd:.2f} points"
         )
+        stored = [s for s in long_seeds if all(f"long|{n}|{s}" in done for n in both)]
+        for x, y in itertools.combinations(stored, 2):  # any further pairs of seeds
+            if (x, y) != tuple(long_seeds[:2]):
+                pair = [[acc("long", n, s) for n in both] for s in (x, y)]
+                print(f"  seed {x} vs seed {y}: Kendall tau {kendalltau(*pair).statistic:.2f}")
         ours = [n for n in both if n in mine]
         if 2 < len(ours) < len(both):
             agree = kendalltau([a[n] for n in ours], [b[n] for n in ours]).statistic
@@ -341,11 +347,11 @@ def pooled(files: list[Path], plan: dict) -> None:
     if len(long_seeds) < 2:
         return
     nets = sorted((f, n) for r, f, n in acc if r == "long" and set(long_seeds) <= set(acc[r, f, n]))
+    used = sorted({f for f, _ in nets})  # panels with every ground-truth seed stored
+    if len(used) < 2:
+        return
     truth = [statistics.mean(acc["long", f, n][s] for s in long_seeds) for f, n in nets]
-    print(
-        f"\npooled over {len(files)} panels ({', '.join(f.name for f in files)}): "
-        f"gensynth's {len(nets)} networks"
-    )
+    print(f"\npooled over {len(used)} panels ({', '.join(used)}): gensynth's {len(nets)} networks")
     a, b = ([acc["long", f, n][s] for f, n in nets] for s in long_seeds[:2])
     agree = kendalltau(a, b).statistic
     print(f"  ground truth seed {long_seeds[0]} vs {long_seeds[1]}: tau {agree:.2f}")
