@@ -240,7 +240,10 @@ def check(
     dataset = None
     if not no_train:
         click.echo(
-            f"training on the proxy task ({c.proxy.dataset}, {c.proxy.epochs} epochs)...", err=True
+            f"training on the proxy task ({c.proxy.dataset}, {c.proxy.epochs} epochs"
+            + (f", {c.proxy.seeds} seeds" if c.proxy.seeds > 1 else "")
+            + ")...",
+            err=True,
         )
         dataset = load_dataset(c.proxy, c.deployment.channels)
     inquisitor = Inquisitor(c, dataset)

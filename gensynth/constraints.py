@@ -113,6 +113,7 @@ class Proxy:
     augment_flip: bool = False
     threads: int = 2
     seed: int = 0
+    seeds: int = 1  # networks trained per candidate (seeds seed, seed + 1, ...): mean top-1
     shift_consistency: bool = False  # also measure prediction consistency under shifts
 
 
@@ -141,6 +142,8 @@ class Constraints:
         data = dataclasses.asdict(self)
         for key in ("source", "name", "description"):
             data.pop(key)
+        if data["proxy"]["seeds"] == 1:  # the default: studies made before it existed resume
+            data["proxy"].pop("seeds")
         return json.loads(json.dumps(data))  # plain JSON: what the storage gives back
 
     @property
@@ -392,6 +395,7 @@ def _proxy(r: Reader) -> Proxy:
         augment_flip=augment.bool("flip", False),
         threads=r.int("threads", 2, low=1, high=256),
         seed=r.int("seed", 0, low=0, high=2**32 - 1),  # numpy's seed range
+        seeds=r.int("seeds", 1, low=1, high=100),
         shift_consistency=r.bool("shift_consistency", False),
     )
     augment.done()

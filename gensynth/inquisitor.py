@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from gensynth.rules import (
     violations,
 )
 from gensynth.spec import ArchSpec
-from gensynth.train import train
+from gensynth.train import train_seeds
 from gensynth.units import unit
 from gensynth.utility import utility_netscore
 
@@ -122,9 +123,9 @@ class Inquisitor:
     def train_reference(self, ref: Any) -> float:
         """Proxy top-1 of a reference, trained with exactly the candidates' recipe."""
         plan = load_reference(ref.name, self.c, classes=self.data.classes).plan
-        torch.manual_seed(self.c.proxy.seed)
-        model = build_model(plan)  # the trainable form (with BN), not the folded one
-        return train(model, self.data, self.c.proxy, device=self.device).accuracy
+        # the trainable form (with BN), not the folded one; proxy.seeds of them, their mean
+        make = lambda: build_model(plan)  # noqa: E731
+        return train_seeds(make, self.data, self.c.proxy, device=self.device).accuracy
 
     def deployed(self, spec: ArchSpec) -> ArchSpec:
         d = self.c.deployment
@@ -260,17 +261,25 @@ class Inquisitor:
         if self.data is None:
             a.skipped.append("accuracy")
             return
-        torch.manual_seed(self.c.proxy.seed)
-        model = build_model(self.proxy_spec(a.spec))
+        spec = self.proxy_spec(a.spec)
         outer = ctx["report"]
         report = (
             None
             if outer is None
             else lambda epoch, acc: outer(epoch, acc, {**a.metrics, "accuracy": acc})
         )
-        result = train(model, self.data, self.c.proxy, report, self.keep_weights, self.device)
+        result = train_seeds(
+            lambda: build_model(spec),
+            self.data,
+            self.c.proxy,
+            report,
+            self.keep_weights,
+            self.device,
+        )
         a.history, a.state_dict = result.history, result.state_dict
         a.metrics.update(accuracy=result.accuracy, train_seconds=result.seconds)
+        if len(result.accuracies) > 1:  # proxy.seeds > 1: the mean's spread over seeds
+            a.metrics["accuracy_sd"] = statistics.stdev(result.accuracies)
         if result.shift_consistency is not None:
             a.metrics["shift_consistency"] = result.shift_consistency
         if result.accuracy > 0:  # the utility is known as soon as accuracy is

@@ -221,7 +221,9 @@ def _conventions(c: dict[str, Any]) -> list[tuple[str, str]]:
             f"top-1 % on the PROXY task ({p.get('dataset', '?')} at "
             f"{p.get('resolution', '?')}px, {p.get('epochs', '?')} epochs, batch "
             f"{p.get('batch_size', '?')}, {p.get('optimizer', '?')} lr "
-            f"{p.get('lr', '?')}), not ImageNet",
+            f"{p.get('lr', '?')}"
+            + (f", mean of {p['seeds']} seeds" if p.get("seeds", 1) > 1 else "")
+            + "), not ImageNet",
         ),
         (
             "NetScore",

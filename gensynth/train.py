@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ class TrainResult:
     pruned: bool = False
     shift_consistency: float | None = None  # % of validation predictions stable under shifts
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    accuracies: list[float] = field(default_factory=list)  # each seed's top-1 (proxy.seeds)
 
 
 def train(
@@ -76,8 +79,6 @@ def resolve_device(device: str) -> torch.device:
 def on_device(data: ProxyData, device: torch.device) -> ProxyData:
     if data.train_x.device == device:
         return data
-    import dataclasses
-
     return dataclasses.replace(
         data,
         train_x=data.train_x.to(device),
@@ -90,34 +91,99 @@ def on_device(data: ProxyData, device: torch.device) -> ProxyData:
 def _train(
     model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None, keep_weights: bool
 ) -> TrainResult:
-    gen = torch.Generator().manual_seed(proxy.seed)
-    optimizer = _optimizer(model, proxy)
-    steps_per_epoch = math.ceil(len(data.train_y) / proxy.batch_size)
-    schedule = _schedule(optimizer, proxy, steps_per_epoch * proxy.epochs, steps_per_epoch)
-    history, pruned, images, busy = [], False, 0, 0.0
-    start = time.perf_counter()
-    for epoch in range(proxy.epochs):
-        model.train()
+    return _lockstep([_Run(model, data, proxy)], report, keep_weights)
+
+
+def train_seeds(
+    make: Callable[[], nn.Module],
+    data: ProxyData,
+    proxy: Proxy,
+    report: Report | None = None,
+    keep_weights: bool = False,
+    device: str = "cpu",
+) -> TrainResult:
+    """Train ``proxy.seeds`` fresh networks (seeds ``proxy.seed``, ``proxy.seed + 1``, ...)
+    epoch by epoch side by side; ``report``, ``history`` and ``accuracy`` see their mean
+    top-1, ``accuracies`` each seed's. Seed i's run is exactly ``train(make(), ...)`` after
+    ``torch.manual_seed(seed_i)`` with ``proxy.seed = seed_i``; the weights kept are the
+    first seed's. One seed is :func:`train`.
+
+    Example:
+        >>> r = train_seeds(lambda: build_model(spec), data, proxy)  # doctest: +SKIP
+        >>> r.accuracy == statistics.fmean(r.accuracies)  # doctest: +SKIP
+        True
+    """
+    target = resolve_device(device)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(proxy.threads)
+    models = []
+    try:
+        data = on_device(data, target)
+        runs = []
+        for i in range(proxy.seeds):
+            seed = proxy.seed + i
+            torch.manual_seed(seed)
+            models.append(make().to(target))
+            runs.append(_Run(models[-1], data, dataclasses.replace(proxy, seed=seed, seeds=1)))
+        return _lockstep(runs, report, keep_weights)
+    finally:
+        torch.set_num_threads(previous)
+        for model in models:
+            model.to("cpu")
+
+
+class _Run:
+    """One seed's training, advanced an epoch at a time. It keeps its own state of torch's
+    global random stream (dropout draws from it), so runs side by side give what each gives
+    alone."""
+
+    def __init__(self, model: nn.Module, data: ProxyData, proxy: Proxy) -> None:
+        self.model, self.data, self.proxy = model, data, proxy
+        self.gen = torch.Generator().manual_seed(proxy.seed)
+        self.optimizer = _optimizer(model, proxy)
+        per_epoch = math.ceil(len(data.train_y) / proxy.batch_size)
+        self.schedule = _schedule(self.optimizer, proxy, per_epoch * proxy.epochs, per_epoch)
+        self.rng = torch.get_rng_state()
+        self.history: list[float] = []
+        self.images, self.busy = 0, 0.0
+
+    def epoch(self) -> float:
+        """Train one epoch; the validation top-1 (%) after it."""
+        outside = torch.get_rng_state()
+        torch.set_rng_state(self.rng)
+        self.model.train()
         tick = time.perf_counter()
-        for x, y in _batches(data, proxy, gen):
-            loss = F.cross_entropy(model(x), y, label_smoothing=proxy.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
+        for x, y in _batches(self.data, self.proxy, self.gen):
+            loss = F.cross_entropy(self.model(x), y, label_smoothing=self.proxy.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            schedule.step()
-            images += len(y)
-        busy += time.perf_counter() - tick
-        history.append(evaluate(model, data.val_x, data.val_y))
+            self.optimizer.step()
+            self.schedule.step()
+            self.images += len(y)
+        self.busy += time.perf_counter() - tick
+        self.history.append(evaluate(self.model, self.data.val_x, self.data.val_y))
+        self.rng = torch.get_rng_state()
+        torch.set_rng_state(outside)
+        return self.history[-1]
+
+
+def _lockstep(runs: list[_Run], report: Report | None, keep_weights: bool) -> TrainResult:
+    """Every run one epoch at a time; ``report`` sees the mean top-1 after each epoch."""
+    history, pruned = [], False
+    start = time.perf_counter()
+    for epoch in range(runs[0].proxy.epochs):
+        history.append(statistics.fmean([run.epoch() for run in runs]))
         if report is not None and report(epoch, history[-1]):
             pruned = True
             break
+    first = runs[0]
     consistency = (
-        shift_consistency(model, data.val_x, proxy.seed)
-        if proxy.shift_consistency and not pruned
+        statistics.fmean(shift_consistency(r.model, r.data.val_x, r.proxy.seed) for r in runs)
+        if first.proxy.shift_consistency and not pruned
         else None
     )
     weights = (
-        {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        {k: v.detach().to("cpu", copy=True) for k, v in first.model.state_dict().items()}
         if keep_weights
         else None
     )
@@ -125,10 +191,11 @@ def _train(
         history[-1],
         history,
         time.perf_counter() - start,
-        images / busy,
+        sum(r.images for r in runs) / sum(r.busy for r in runs),
         pruned,
         consistency,
         weights,
+        [r.history[-1] for r in runs],
     )
 
 

@@ -23,6 +23,7 @@ METRICS: dict[str, tuple[str, str | None]] = {
     "strided_pointwise": ("count", None),
     "grouped_stages": ("stages with grouped 3x3 convs", None),
     "shift_consistency": ("% shift-stable predictions", None),
+    "accuracy_sd": ("points (sd of top-1 over proxy.seeds)", None),
     "train_seconds": ("s", None),
 }
 OBJECTIVES = tuple(name for name, (_, direction) in METRICS.items() if direction)

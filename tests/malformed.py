@@ -58,6 +58,7 @@ CONSTRAINTS_NUMBERS = {
     "proxy: {lr: %s}": ("proxy.lr", ["0", "-0.1", "100", ".nan"]),
     "proxy: {warmup_epochs: %s}": ("proxy.warmup_epochs", ["-1", ".inf", "1e6"]),
     "proxy: {seed: %s}": ("proxy.seed", ["-1", "1e29", "100000000000000000000000000000"]),
+    "proxy: {seeds: %s}": ("proxy.seeds", ["0", "-2", "2.5", "101", "three"]),
     "proxy: {batch_size: %s}": ("proxy.batch_size", ["0", "10000000"]),
     "proxy: {max_images: %s}": ("proxy.max_images", ["5", "99999999999"]),
     "proxy: {resolution: %s}": ("proxy.resolution", ["4", "2048"]),

@@ -68,6 +68,21 @@ def test_hash_changes_with_the_text(tmp_path):
     assert load_constraints(f).hash != first
 
 
+def test_the_proxy_seeds_key_leaves_older_studies_resumable(tmp_path):
+    # a study stores record() and refuses to resume when its hash changes: the default
+    # (one seed) is left out of it, so files written before the key existed keep their hash
+    f = tmp_path / "c.yaml"
+    f.write_text("proxy: {epochs: 4}\n")
+    one = load_constraints(f)
+    assert one.proxy.seeds == 1 and "seeds" not in one.record()["proxy"]
+    f.write_text("proxy: {epochs: 4, seeds: 1}\n")
+    assert load_constraints(f).hash == one.hash
+    f.write_text("proxy: {epochs: 4, seeds: 3}\n")
+    three = load_constraints(f)
+    assert three.proxy.seeds == 3 and three.record()["proxy"]["seeds"] == 3
+    assert three.hash != one.hash
+
+
 BOMB = (
     "a: &a [x, x, x, x, x, x, x, x, x]\n"
     + "".join(

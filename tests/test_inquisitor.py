@@ -77,6 +77,31 @@ def test_accuracy_floor_decides_after_training_and_netscore_is_set():
     assert a.violations["accuracy_floor"] > 0
 
 
+def test_proxy_seeds_train_the_candidate_and_the_floor_reference_and_judge_the_mean():
+    proxy = dataclasses.replace(FAST.proxy, seeds=2)
+    c = dataclasses.replace(FAST, proxy=proxy, rules=Rules(accuracy_floor=99.9))
+    data = load_dataset(proxy, 3)
+    a = Inquisitor(c, data).assess(tiny_spec())
+    single = Inquisitor(FAST, data).assess(tiny_spec())
+    assert a.metrics["accuracy"] == a.history[-1] and "accuracy_sd" not in single.metrics
+    # seed 0's run is the single-seed assessment; the mean and sd take in seed 1's
+    second = 2 * a.metrics["accuracy"] - single.metrics["accuracy"]
+    assert a.metrics["accuracy_sd"] == pytest.approx(
+        abs(second - single.metrics["accuracy"]) / 2**0.5
+    )
+    assert a.violations["accuracy_floor"] > 0 and a.stage == "accuracy"
+    # the floor's reference: the same recipe, so the mean of the same two seeds
+    ref = type("Ref", (), {"name": "mobilenetv3_small"})()
+    alone = [
+        Inquisitor(
+            dataclasses.replace(FAST, proxy=dataclasses.replace(proxy, seed=s, seeds=1)), data
+        )
+        for s in (0, 1)
+    ]
+    expected = (alone[0].train_reference(ref) + alone[1].train_reference(ref)) / 2
+    assert Inquisitor(c, data).train_reference(ref) == pytest.approx(expected)
+
+
 def test_pruning_callback_stops_training():
     data = load_dataset(FAST.proxy, 3)
     heard = []

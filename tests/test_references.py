@@ -209,11 +209,11 @@ def test_references_are_trained_in_their_trainable_form(monkeypatch, tmp_path):
 
     seen = []
 
-    def fake_train(model, data, proxy, *args, **kwargs):
-        seen.append(model)
+    def fake_train(make, data, proxy, *args, **kwargs):
+        seen.append(make())
         return TrainResult(50.0, [50.0], 0.1, 1.0)
 
-    monkeypatch.setattr("gensynth.inquisitor.train", fake_train)
+    monkeypatch.setattr("gensynth.inquisitor.train_seeds", fake_train)
     c = dataclasses.replace(
         profile(tmp_path), rules=Rules(accuracy_floor=RelativeFloor("mobilenetv3_small"))
     )

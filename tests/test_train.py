@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
+
 import pytest
 import torch
 
 from gensynth.build import build_model
 from gensynth.constraints import Proxy
 from gensynth.data import load_dataset
-from gensynth.spec import ArchSpec, Stage, Stem
-from gensynth.train import augment, evaluate, shift_consistency, train
+from gensynth.spec import ArchSpec, Head, Stage, Stem
+from gensynth.train import augment, evaluate, shift_consistency, train, train_seeds
 
 PROXY = Proxy(resolution=16, epochs=3, batch_size=64, threads=1, shift_consistency=True)
 SMALL = ArchSpec(
@@ -49,8 +52,6 @@ def test_report_callback_sees_every_epoch_and_can_stop(digits):
 
 
 def test_sgd_constant_schedule_and_kept_weights(digits):
-    import dataclasses
-
     proxy = dataclasses.replace(
         PROXY, optimizer="sgd", lr=0.05, schedule="constant", epochs=1, label_smoothing=0.1
     )
@@ -94,8 +95,6 @@ def test_device_auto_falls_back_to_the_cpu_and_cuda_without_one_is_a_clear_error
 
 
 def test_warmup_rises_linearly_then_the_cosine_decays_to_zero():
-    import dataclasses
-
     from gensynth.train import _schedule
 
     p = torch.nn.Parameter(torch.zeros(1))
@@ -112,3 +111,41 @@ def test_warmup_rises_linearly_then_the_cosine_decays_to_zero():
     assert all(a >= b for a, b in zip(lrs[5:], lrs[6:], strict=False))
     plain = _schedule(torch.optim.SGD([p], lr=1.0), Proxy(), total=40, per_epoch=10)
     assert plain.get_last_lr() == [1.0]  # no warm-up: as before
+
+
+def test_seeds_side_by_side_give_exactly_what_each_gives_alone(digits):
+    # dropout draws from torch's global stream: each run keeps its own, so interleaving the
+    # epochs of three seeds changes nothing
+    spec = SMALL.replace(head=Head(dropout=0.5))
+    proxy = dataclasses.replace(PROXY, seed=4, seeds=3, epochs=2)
+    alone = []
+    for seed in (4, 5, 6):
+        torch.manual_seed(seed)
+        run = train(build_model(spec), digits, dataclasses.replace(proxy, seed=seed, seeds=1))
+        alone.append(run)
+    both = train_seeds(lambda: build_model(spec), digits, proxy, keep_weights=True)
+    assert both.accuracies == [r.accuracy for r in alone]
+    assert len(set(both.accuracies)) > 1  # three seeds, three different networks
+    assert both.history == [
+        statistics.fmean(h) for h in zip(*(r.history for r in alone), strict=True)
+    ]
+    assert both.accuracy == statistics.fmean(both.accuracies)
+    assert both.shift_consistency == statistics.fmean(r.shift_consistency for r in alone)
+    model = build_model(spec)  # the weights kept are the first seed's
+    model.load_state_dict(both.state_dict)
+    assert evaluate(model, digits.val_x, digits.val_y) == pytest.approx(alone[0].accuracy)
+
+
+def test_one_seed_is_plain_training_and_the_report_sees_the_mean(digits):
+    alone = fit(digits)
+    one = train_seeds(lambda: build_model(SMALL), digits, PROXY)
+    assert one.history == alone.history and one.accuracies == [alone.accuracy]
+    seen = []
+    two = train_seeds(
+        lambda: build_model(SMALL),
+        digits,
+        dataclasses.replace(PROXY, seeds=2),
+        report=lambda epoch, acc: seen.append(acc) or epoch == 0,  # prune after epoch 1
+    )
+    assert two.pruned and seen == two.history and len(two.accuracies) == 2
+    assert seen[0] == statistics.fmean(two.accuracies)
