@@ -6,7 +6,7 @@ import dataclasses
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -47,15 +47,7 @@ def train(
         >>> from gensynth.data import load_dataset  # doctest: +SKIP
         >>> train(build_model(spec), load_dataset(Proxy()), Proxy()).accuracy  # doctest: +SKIP
     """
-    target = resolve_device(device)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(proxy.threads)
-    try:
-        result = _train(model.to(target), on_device(data, target), proxy, report, keep_weights)
-    finally:
-        torch.set_num_threads(previous)
-        model.to("cpu")
-    return result
+    return _train(lambda: iter([(model, proxy)]), data, proxy.threads, report, keep_weights, device)
 
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -88,12 +80,6 @@ def on_device(data: ProxyData, device: torch.device) -> ProxyData:
     )
 
 
-def _train(
-    model: nn.Module, data: ProxyData, proxy: Proxy, report: Report | None, keep_weights: bool
-) -> TrainResult:
-    return _lockstep([_Run(model, data, proxy)], report, keep_weights)
-
-
 def train_seeds(
     make: Callable[[], nn.Module],
     data: ProxyData,
@@ -113,18 +99,33 @@ def train_seeds(
         >>> r.accuracy == statistics.fmean(r.accuracies)  # doctest: +SKIP
         True
     """
+
+    def networks() -> Iterator[tuple[nn.Module, Proxy]]:
+        for seed in range(proxy.seed, proxy.seed + proxy.seeds):
+            torch.manual_seed(seed)
+            yield make(), dataclasses.replace(proxy, seed=seed, seeds=1)
+
+    return _train(networks, data, proxy.threads, report, keep_weights, device)
+
+
+def _train(
+    networks: Callable[[], Iterator[tuple[nn.Module, Proxy]]],
+    data: ProxyData,
+    threads: int,
+    report: Report | None,
+    keep_weights: bool,
+    device: str,
+) -> TrainResult:
     target = resolve_device(device)
     previous = torch.get_num_threads()
-    torch.set_num_threads(proxy.threads)
+    torch.set_num_threads(threads)
     models = []
     try:
         data = on_device(data, target)
         runs = []
-        for i in range(proxy.seeds):
-            seed = proxy.seed + i
-            torch.manual_seed(seed)
-            models.append(make().to(target))
-            runs.append(_Run(models[-1], data, dataclasses.replace(proxy, seed=seed, seeds=1)))
+        for model, proxy in networks():  # each run starts from the global stream its build left
+            models.append(model.to(target))
+            runs.append(_Run(model, data, proxy))
         return _lockstep(runs, report, keep_weights)
     finally:
         torch.set_num_threads(previous)
