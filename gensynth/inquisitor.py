@@ -124,8 +124,8 @@ class Inquisitor:
         """Proxy top-1 of a reference, trained with exactly the candidates' recipe."""
         plan = load_reference(ref.name, self.c, classes=self.data.classes).plan
         # the trainable form (with BN), not the folded one; proxy.seeds of them, their mean
-        make = lambda: build_model(plan)  # noqa: E731
-        return train_seeds(make, self.data, self.c.proxy, device=self.device).accuracy
+        result = train_seeds(lambda: build_model(plan), self.data, self.c.proxy, device=self.device)
+        return result.accuracy
 
     def deployed(self, spec: ArchSpec) -> ArchSpec:
         d = self.c.deployment
