@@ -47,7 +47,7 @@ def train(
         >>> from gensynth.data import load_dataset  # doctest: +SKIP
         >>> train(build_model(spec), load_dataset(Proxy()), Proxy()).accuracy  # doctest: +SKIP
     """
-    return _train(lambda: iter([(model, proxy)]), data, proxy.threads, report, keep_weights, device)
+    return _train(iter([(model, proxy)]), data, proxy.threads, report, keep_weights, device)
 
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -105,11 +105,11 @@ def train_seeds(
             torch.manual_seed(seed)
             yield make(), dataclasses.replace(proxy, seed=seed, seeds=1)
 
-    return _train(networks, data, proxy.threads, report, keep_weights, device)
+    return _train(networks(), data, proxy.threads, report, keep_weights, device)
 
 
 def _train(
-    networks: Callable[[], Iterator[tuple[nn.Module, Proxy]]],
+    networks: Iterator[tuple[nn.Module, Proxy]],  # built lazily, one after another
     data: ProxyData,
     threads: int,
     report: Report | None,
@@ -123,7 +123,7 @@ def _train(
     try:
         data = on_device(data, target)
         runs = []
-        for model, proxy in networks():  # each run starts from the global stream its build left
+        for model, proxy in networks:  # each run starts from the global stream its build left
             models.append(model.to(target))
             runs.append(_Run(model, data, proxy))
         return _lockstep(runs, report, keep_weights)
