@@ -11,7 +11,7 @@ channels.
 
 Each network is trained with
 - the shipped proxy recipe (constraints/edge.yaml: digits, 32 px, 6 epochs, ...) with
-  seeds 0, 1, 2 (the seed-to-seed noise),
+  seeds 0, 1, 2 (the seed-to-seed noise; the references too: the floor's),
 - the ground truth: the same recipe on Fashion-MNIST (IDX files from Debian's
   dataset-fashion-mnist) with ``--long-images`` images (3/4 of them from the training
   split, 1/4 from the test split for validation) for ``--long-epochs`` epochs, seeds
@@ -38,9 +38,13 @@ the draw; ``--recipes`` trains only the recipes named.
 It prints Kendall's tau (tau-b) between each proxy's ranking and the ground truth's, the
 overlap of their top 3, the same tau over gensynth's own networks alone (what a search
 ranks), the proxy's per-network standard deviation over seeds, and the
-training cost of each recipe (image passes, wall seconds on this host). Results are kept
-in ``--out`` and reused, so an interrupted run resumes; ``--report-only`` reports what is
-stored without training.
+training cost of each recipe (image passes, wall seconds on this host). Each run also keeps
+its validation loss (mean cross-entropy), and the same runs are ranked by it as well as by
+top-1. Two baselines that train nothing rank the panel by size (parameters, MACs): a proxy
+that does not beat them is not measuring much. Results are kept in ``--out`` and reused, so
+an interrupted run resumes; ``--again`` trains the ``--recipes`` named again (on another
+host, or after a change to the code; interrupted, it starts them over); ``--report-only``
+reports what is stored without training.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from scipy.stats import kendalltau
 
 from gensynth.baselines import load_reference
@@ -181,7 +186,19 @@ def recipes(
 
 
 # recipes whose seeds 1 and 2 are run on the references too (a whole-panel mean of 3)
-ALL_SEEDS = ("long", "fashion 8k+4k val 1 ep 40 px")
+ALL_SEEDS = ("long", "shipped", "fashion 8k+4k val 1 ep 40 px")
+
+
+@torch.no_grad()
+def validation_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean cross-entropy (nats per image) on the validation images: a smoother score of
+    the same run than its top-1 (every image counts by how sure the network is)."""
+    model.eval()
+    total = sum(
+        F.cross_entropy(model(x[i : i + 256]), y[i : i + 256], reduction="sum").item()
+        for i in range(0, len(x), 256)
+    )
+    return total / len(x)
 
 
 def main() -> None:
@@ -206,9 +223,16 @@ def main() -> None:
     )
     parser.add_argument("--out", help="results file (default: benchmarks/results/proxy.json)")
     parser.add_argument(
+        "--again",
+        action="store_true",
+        help="retrain the --recipes named even where results are stored (another host, new code)",
+    )
+    parser.add_argument(
         "--report-only", action="store_true", help="train nothing: report the stored results"
     )
     args = parser.parse_args()
+    if args.again and not args.recipes:
+        sys.exit("--again needs --recipes: name the recipes to train again")
     if not Path(FASHION, "train-images-idx3-ubyte.gz").is_file():
         sys.exit(f"needs Fashion-MNIST in {FASHION}: apt-get install dataset-fashion-mnist")
     shipped = load_constraints(ROOT / "constraints" / "edge.yaml").proxy
@@ -221,7 +245,12 @@ def main() -> None:
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"{stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     done = json.loads(out.read_text()) if out.is_file() else {}
+    for name, entry in nets.items():  # each network's size (10 classes), for the size baseline
+        facts = cost(model_plan(entry))
+        done[f"network|{name}"] = {"params": facts.params, "macs": facts.macs}
+    out.write_text(json.dumps(done, indent=1))
     chosen = [] if args.report_only else [r for r in plan if r in (args.recipes or plan)]
+    again = set(chosen) if args.again else set()
     for recipe in chosen:
         proxy, seeds = plan[recipe]
         data = load_dataset(proxy, 3)
@@ -237,21 +266,23 @@ def main() -> None:
             mine = seeds if recipe in ALL_SEEDS or not isinstance(entry, str) else seeds[:1]
             for seed in mine:
                 key = f"{recipe}|{name}|{seed}"
-                if key in done:
+                if key in done and recipe not in again:
                     continue
                 torch.manual_seed(seed)
                 model = model_of(entry, data.classes)
                 start = time.perf_counter()
                 result = train(model, data, dataclasses.replace(proxy, seed=seed))
+                seconds = time.perf_counter() - start
                 done[key] = {
                     "accuracy": result.accuracy,
-                    "seconds": time.perf_counter() - start,
+                    "loss": validation_loss(model, data.val_x, data.val_y),
+                    "seconds": seconds,
                     "passes": passes,
                 }
                 out.write_text(json.dumps(done, indent=1))
                 print(
-                    f"  {name:24s} seed {seed}: {result.accuracy:5.1f} %  "
-                    f"({done[key]['seconds']:.1f} s)",
+                    f"  {name:24s} seed {seed}: {result.accuracy:5.1f} %, "
+                    f"loss {done[key]['loss']:.3f} ({seconds:.1f} s)",
                     flush=True,
                 )
     report(done, nets, plan)
@@ -261,6 +292,9 @@ def main() -> None:
 def report(done: dict, nets: dict, plan: dict) -> None:
     def acc(recipe: str, name: str, seed: int = 0) -> float:
         return done[f"{recipe}|{name}|{seed}"]["accuracy"]
+
+    def neg_loss(recipe: str, name: str, seed: int = 0) -> float:
+        return -done[f"{recipe}|{name}|{seed}"]["loss"]  # higher is better, like top-1
 
     def runs(recipe: str, n: str) -> list[float]:
         seeds = plan[recipe][1]
@@ -343,6 +377,18 @@ def report(done: dict, nets: dict, plan: dict) -> None:
             # (the references: seed 0 only, for time, except in ALL_SEEDS)
             mean = {n: statistics.mean(runs(recipe, n)) for n in names}
             rows.append((f"{recipe} (mean of {k})", mean, k))
+        if all("loss" in done[f"{recipe}|{n}|0"] for n in names):
+            # the same runs ranked by validation loss instead of top-1
+            rows.append(("  by loss (seed 0)", {n: neg_loss(recipe, n) for n in names}, 1))
+            if len(rows) > 2:  # a mean of k, over the same stored runs as top-1's
+                stored = {
+                    n: [s for s in plan[recipe][1] if f"{recipe}|{n}|{s}" in done] for n in names
+                }
+                if all("loss" in done[f"{recipe}|{n}|{s}"] for n in names for s in stored[n]):
+                    mean = {
+                        n: statistics.mean(neg_loss(recipe, n, s) for s in stored[n]) for n in names
+                    }
+                    rows.append((f"  by loss (mean of {k})", mean, k))
         seconds = sum(done[f"{recipe}|{n}|0"]["seconds"] for n in names)  # seed 0's
         for label, scores, k in rows:
             best = {n for _, n in sorted(((scores[n], n) for n in names), reverse=True)[:3]}
@@ -354,9 +400,17 @@ def report(done: dict, nets: dict, plan: dict) -> None:
             )
     seconds = sum(done[f"long|{n}|0"]["seconds"] for n in names)
     print(f"{'ground truth (long), seed 0':44s} {truth_passes:12d} {1:6.2f} {seconds:8.0f}")
+    for label, size in (("size: parameters", "params"), ("size: MACs", "macs")):
+        # no training at all: the bigger network ranked higher (what a proxy must beat)
+        scores = {n: getattr(cost(model_plan(nets[n])), size) for n in names}
+        best = {n for _, n in sorted(((scores[n], n) for n in names), reverse=True)[:3]}
+        print(
+            f"{label:44s} {0:12d} {0:6.2f} {0:8.0f} {tau(scores, names):6.2f} "
+            f"{tau(scores, mine) if len(mine) > 2 else math.nan:13.2f} {len(best & top)}/3"
+        )
     print(
         "(cost: image passes per network as a share of one ground-truth run; a mean of k seeds "
-        "costs k runs)"
+        "costs k runs; by loss: the runs above ranked by validation cross-entropy, lowest first)"
     )
     if len(mine) < len(names):
         print(f"(tau, gensynth: over the {len(mine)} seed prototypes and samples alone)")
@@ -367,38 +421,58 @@ def pooled(files: list[Path], plan: dict) -> None:
     steadier tau than one panel's)."""
     if len(files) < 2:
         return
-    acc: dict[tuple[str, str, str], dict[int, float]] = {}
+    # (recipe, file, network) -> seed -> (top-1, -loss or None); (file, network) -> size
+    runs: dict[tuple[str, str, str], dict[int, tuple[float, float | None]]] = {}
+    sizes: dict[tuple[str, str], dict] = {}
     for f in files:
         for key, value in json.loads(f.read_text()).items():
-            recipe, name, seed = key.split("|")
-            if name not in BUILTIN:
-                acc.setdefault((recipe, f.name, name), {})[int(seed)] = value["accuracy"]
+            parts = key.split("|")
+            if len(parts) == 2:  # network|NAME: its size
+                sizes[f.name, parts[1]] = value
+            elif parts[1] not in BUILTIN:
+                recipe, name, seed = parts
+                loss = -value["loss"] if "loss" in value else None
+                runs.setdefault((recipe, f.name, name), {})[int(seed)] = (value["accuracy"], loss)
     long_seeds = plan["long"][1]
     if len(long_seeds) < 2:
         return
-    nets = sorted((f, n) for r, f, n in acc if r == "long" and set(long_seeds) <= set(acc[r, f, n]))
+    nets = sorted(
+        (f, n) for r, f, n in runs if r == "long" and set(long_seeds) <= set(runs[r, f, n])
+    )
     used = sorted({f for f, _ in nets})  # panels with every ground-truth seed stored
     if len(used) < 2:
         return
-    truth = [statistics.mean(acc["long", f, n][s] for s in long_seeds) for f, n in nets]
+    truth = [statistics.mean(runs["long", f, n][s][0] for s in long_seeds) for f, n in nets]
     print(f"\npooled over {len(used)} panels ({', '.join(used)}): gensynth's {len(nets)} networks")
-    a, b = ([acc["long", f, n][s] for f, n in nets] for s in long_seeds[:2])
+    a, b = ([runs["long", f, n][s][0] for f, n in nets] for s in long_seeds[:2])
     agree = kendalltau(a, b).statistic
     print(f"  ground truth seed {long_seeds[0]} vs {long_seeds[1]}: tau {agree:.2f}")
+    if all(net in sizes for net in nets):
+        for size in ("params", "macs"):
+            got = kendalltau([sizes[net][size] for net in nets], truth).statistic
+            print(f"  size ({size}, no training): tau {got:.2f}")
     for recipe, (_, seeds) in plan.items():
-        runs = [acc.get((recipe, f, n), {}) for f, n in nets]
-        if recipe == "long" or not all(0 in r for r in runs):
+        stored = [runs.get((recipe, f, n), {}) for f, n in nets]
+        if recipe == "long" or not all(0 in r for r in stored):
             continue
-        line = f"  {recipe}: tau {kendalltau([r[0] for r in runs], truth).statistic:.2f} (seed 0)"
-        if len(seeds) > 1 and all(set(seeds) <= set(r) for r in runs):
-            singles = [kendalltau([r[s] for r in runs], truth).statistic for s in seeds[1:]]
-            means = [statistics.mean(r[s] for s in seeds) for r in runs]
-            others = ", ".join(map(str, seeds[1:]))
-            line += (
-                f", {', '.join(f'{t:.2f}' for t in singles)} (seeds {others}),"
-                f" {kendalltau(means, truth).statistic:.2f} (mean of {len(seeds)})"
-            )
-        print(line)
+        for which, label in ((0, ""), (1, " by loss")):
+            if any(r[0][which] is None for r in stored):
+                continue
+            first = kendalltau([r[0][which] for r in stored], truth).statistic
+            line = f"  {recipe}{label}: tau {first:.2f} (seed 0)"
+            if len(seeds) > 1 and all(
+                set(seeds) <= set(r) and all(r[s][which] is not None for s in seeds) for r in stored
+            ):
+                singles = [
+                    kendalltau([r[s][which] for r in stored], truth).statistic for s in seeds[1:]
+                ]
+                means = [statistics.mean(r[s][which] for s in seeds) for r in stored]
+                others = ", ".join(map(str, seeds[1:]))
+                line += (
+                    f", {', '.join(f'{t:.2f}' for t in singles)} (seeds {others}),"
+                    f" {kendalltau(means, truth).statistic:.2f} (mean of {len(seeds)})"
+                )
+            print(line)
 
 
 def model_plan(entry: ArchSpec | str):
