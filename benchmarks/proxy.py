@@ -245,10 +245,14 @@ def main() -> None:
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"{stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     done = json.loads(out.read_text()) if out.is_file() else {}
-    for name, entry in nets.items():  # each network's size (10 classes), for the size baseline
+    sizes = {}  # each network's size (10 classes), for the size baseline
+    for name, entry in nets.items():
         facts = cost(model_plan(entry))
-        done[f"network|{name}"] = {"params": facts.params, "macs": facts.macs}
-    out.write_text(json.dumps(done, indent=1))
+        sizes[f"network|{name}"] = {"params": facts.params, "macs": facts.macs}
+    stored = dict(done)
+    done.update(sizes)
+    if stored and done != stored:  # (with nothing stored, the first result writes them)
+        out.write_text(json.dumps(done, indent=1))
     chosen = [] if args.report_only else [r for r in plan if r in (args.recipes or plan)]
     again = set(chosen) if args.again else set()
     for recipe in chosen:
