@@ -325,7 +325,7 @@ def report(done: dict, nets: dict, plan: dict) -> None:
     for n in names:
         got = runs("shipped", n) or [math.nan]
         sd = f"{statistics.stdev(got):.2f}" if len(got) > 1 else "-"
-        macs = cost(model_plan(nets[n])).macs / 1e6
+        macs = done[f"network|{n}"]["macs"] / 1e6  # sizes: stored by main()
         print(f"{n:24s} {macs:7.1f} {got[0]:13.1f} % {sd:>12s} {truth[n]:16.1f} %")
     print()
     for recipe, (_, seeds) in plan.items():
@@ -406,7 +406,7 @@ def report(done: dict, nets: dict, plan: dict) -> None:
     print(f"{'ground truth (long), seed 0':44s} {truth_passes:12d} {1:6.2f} {seconds:8.0f}")
     for label, size in (("size: parameters", "params"), ("size: MACs", "macs")):
         # no training at all: the bigger network ranked higher (what a proxy must beat)
-        scores = {n: getattr(cost(model_plan(nets[n])), size) for n in names}
+        scores = {n: done[f"network|{n}"][size] for n in names}
         best = {n for _, n in sorted(((scores[n], n) for n in names), reverse=True)[:3]}
         print(
             f"{label:44s} {0:12d} {0:6.2f} {0:8.0f} {tau(scores, names):6.2f} "
