@@ -218,7 +218,7 @@ TARGET = 0.7  # the tau the issue asks of the shipped proxy
 
 def noise_ceiling(
     runs: dict[str, list[float]], among: list[str], draws: int = 4000
-) -> dict[str, tuple[float, float, float]]:
+) -> dict[str, tuple[float, float, float, float]]:
     """What tau a proxy can reach against a ground truth this noisy: simulated from the
     truth's own runs (network -> top-1 of each seed). Each network's expected top-1 is its
     mean shrunk so that the means spread no more than the noise allows (their variance less
