@@ -176,7 +176,7 @@ def explore_command(storage, trials: int = 40, *extra: str) -> list[str]:
 
 def test_kill_9_mid_run_loses_no_finished_trial(tmp_path):
     storage = tmp_path / "tiny.journal"
-    cmd = explore_command(storage)
+    cmd = explore_command(storage, 400)  # more than can finish before the kill, on any host
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
@@ -444,22 +444,27 @@ def test_confirmation_retrains_the_top_candidates_with_two_seeds(tmp_path):
 
 def test_ctrl_c_exits_130_with_one_line_and_the_trial_runs_again(tmp_path):
     storage = tmp_path / "tiny.journal"
-    cmd = [*explore_command(storage), "--no-confirm", "--no-compare"]
+    # more trials than can finish before the poll gives up: Ctrl-C always meets a running
+    # explore, however fast the host or however the poll fares
+    cmd = [*explore_command(storage, 400), "--no-confirm", "--no-compare"]
     errors = tmp_path / "stderr.txt"
     with open(errors, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-    deadline, finished = time.time() + 120, 0
-    while time.time() < deadline and finished < 2:
+    deadline, finished, polls, last = time.time() + 120, 0, 0, None
+    while time.time() < deadline and finished < 2 and proc.poll() is None:
         time.sleep(0.3)
         if storage.exists():
+            polls += 1
             try:
                 finished = counted(load_study("tiny", str(storage)))
-            except Exception:
-                continue
+            except Exception as exc:  # the journal mid-write, or the study not made yet
+                last = exc
+    seen = f"{polls} polls saw {finished} finished trials; last error: {last!r}"
+    assert proc.poll() is None, f"explore ended before Ctrl-C ({seen})"
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=60)
     text = errors.read_text()
-    assert code == 130, text[-2000:]  # what went wrong, should it ever exit otherwise
+    assert code == 130, f"{seen}\n{text[-2000:]}"  # what went wrong, should it ever fail
     assert "Traceback" not in text and "interrupted: finished trials are stored" in text
     study = load_study("tiny", str(storage))
     failed = [t.number for t in study.get_trials() if t.state == TrialState.FAIL]
